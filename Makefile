@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` and `make test`. Each installs
+# what is missing first, so both work on a fresh Debian machine.
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+# address,undefined or thread; builds into its own directory.
+SANITIZE ?=
+JOBS ?= $(shell nproc)
+comma := ,
+
+ifneq ($(SANITIZE),)
+BUILD_DIR := build-$(subst $(comma),-,$(SANITIZE))
+endif
+
+.PHONY: deps configure build run test unit integration fmt clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DRACCOON_SANITIZE=$(SANITIZE) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	@bash scripts/run.sh $(BUILD_DIR)/src/raccoon
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900
+
+unit: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L unit
+
+integration: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration
+
+fmt:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+clean:
+	@rm -rf build build-*

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <raccoon/core/batch.hpp>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace raccoon::codec {
+
+// The two encodings of SendEventRequest/SendEventResponse on the wire.
+enum class wire_format { protobuf, json };
+
+// application/proto (also application/protobuf, application/x-protobuf) or
+// application/json, parameters such as charset ignored; nullopt otherwise.
+std::optional<wire_format> format_from_content_type(std::string_view content_type);
+
+std::string_view content_type_of(wire_format format) noexcept;
+
+// Why a request could not be decoded, said for the client.
+struct decode_error {
+    std::string reason;
+};
+
+// Decodes a SendEventRequest; the events' bytes are moved, not copied, into
+// the batch. A request without events is an error.
+std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::string_view body,
+                                                                         wire_format format);
+
+// The Code and Status values of the proto, for code that does not include it.
+enum class response_code : int {
+    ok = 1,
+    bad_request = 2,
+    internal_error = 3,
+    max_connection_limit_reached = 4,
+    max_user_limit_reached = 5,
+};
+
+// What a SendEventResponse says.
+struct response {
+    bool success = false;
+    response_code code = response_code::ok;
+    std::int64_t sent_time_seconds = 0;
+    std::string reason;
+    std::string req_guid;
+};
+
+// A response for `req_guid` that reports `result`, stamped with the time now.
+response response_for(const core::batch_result& result, std::string req_guid);
+
+std::string encode_response(const response& r, wire_format format);
+
+// How one internal error is said on each wire: the single mapping every
+// transport uses.
+struct wire_status {
+    int http_status;
+    int grpc_status;
+    response_code code;
+};
+
+wire_status wire_status_for(std::error_code error) noexcept;
+
+}  // namespace raccoon::codec

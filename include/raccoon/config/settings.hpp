@@ -1,0 +1,115 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace raccoon::config {
+
+using milliseconds = std::chrono::milliseconds;
+
+enum class publisher_type { kafka, log };
+
+enum class ack_mode {
+    // Ack as soon as the batch is accepted into the channel (upstream EVENT_ACK=0).
+    on_accept = 0,
+    // Ack once every event of the batch is confirmed by the broker (EVENT_ACK=1).
+    on_delivery = 1,
+};
+
+struct cors_settings {
+    bool enabled = false;
+    std::vector<std::string> allowed_origins;
+    std::vector<std::string> allowed_methods;
+    std::vector<std::string> allowed_headers;
+    bool allow_credentials = false;
+    int preflight_max_age_seconds = 0;
+};
+
+struct server_settings {
+    std::string bind_address;
+    std::uint16_t websocket_port = 8080;
+    std::uint16_t grpc_port = 8081;
+    int io_threads = 0;
+    int websocket_max_conn = 30000;
+    int websocket_read_buffer_size = 10240;
+    int websocket_write_buffer_size = 10240;
+    milliseconds websocket_ping_interval{30000};
+    milliseconds websocket_pong_wait_interval{60000};
+    milliseconds websocket_write_wait_interval{5000};
+    int websocket_pinger_size = 1;
+    bool websocket_check_origin = true;
+    std::string conn_id_header;
+    std::string conn_group_header;
+    std::string conn_group_default;
+    bool batch_dedup_in_connection = false;
+    std::size_t max_request_bytes = 4 * 1024 * 1024;
+    milliseconds http_idle_timeout{60000};
+    cors_settings cors;
+};
+
+struct worker_settings {
+    int pool_size = 5;
+    std::size_t buffer_channel_size = 100;
+    milliseconds buffer_flush_timeout{5000};
+};
+
+struct kafka_settings {
+    // librdkafka properties, from PUBLISHER_KAFKA_CLIENT_* with `_` turned into `.`.
+    std::map<std::string, std::string> client;
+    milliseconds flush_interval{1000};
+};
+
+struct metric_settings {
+    milliseconds runtime_stats_record_interval{10000};
+    bool statsd_enabled = false;
+    std::string statsd_address;
+    milliseconds statsd_flush_period{10000};
+    bool prometheus_enabled = false;
+    std::uint16_t prometheus_port = 9090;
+    std::string prometheus_path;
+};
+
+struct settings {
+    server_settings server;
+    worker_settings worker;
+    std::string publisher_pattern;
+    ack_mode event_ack = ack_mode::on_accept;
+    publisher_type publisher = publisher_type::kafka;
+    kafka_settings kafka;
+    metric_settings metric;
+    std::string log_level;
+};
+
+// A setting that cannot be used; what() is the one line start-up prints.
+class invalid_setting : public std::runtime_error {
+public:
+    invalid_setting(const std::string& key, const std::string& value, const std::string& allowed);
+
+    const std::string& key() const noexcept { return key_; }
+
+private:
+    std::string key_;
+};
+
+// The process environment as key/value pairs, so tests can pass their own.
+using environment = std::map<std::string, std::string>;
+
+environment process_environment();
+
+// Loads the settings from, in rising precedence, the built-in defaults, the
+// file named by --config, the environment and the command-line flags, then
+// validates them. Throws invalid_setting for the first bad value.
+settings load(const std::vector<std::string>& args, const environment& env);
+
+// Every setting with its flag spelling, default and meaning.
+std::string help_text();
+
+// Turns a flag, file key or variable spelling into the variable name:
+// "server.websocket.port" and "server-websocket-port" become SERVER_WEBSOCKET_PORT.
+std::string canonical_key(std::string_view spelling);
+
+}  // namespace raccoon::config

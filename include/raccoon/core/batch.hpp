@@ -1,0 +1,71 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <raccoon/core/error.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace raccoon::core {
+
+using clock = std::chrono::steady_clock;
+
+// One event of a batch: its type and its bytes, which are never parsed.
+struct event {
+    std::string type;
+    std::string bytes;
+    // Set by the worker from the type; points into the worker's topic_router
+    // and stays valid while the publisher's publish() call runs.
+    const std::string* topic = nullptr;
+};
+
+// Who sent a batch: the connection's id and group headers.
+struct connection_identity {
+    std::string id;
+    std::string group;
+};
+
+// One decoded request on its way to the publisher, and the completion that
+// acks it. After start_delivery() the batch owns itself: it is deleted right
+// after the last of its events reports its delivery.
+class batch {
+public:
+    using completion = std::move_only_function<void(const batch_result&)>;
+
+    std::string req_guid;
+    std::int64_t sent_time_seconds = 0;
+    std::int32_t sent_time_nanos = 0;
+    std::vector<event> events;
+    connection_identity identity;
+    clock::time_point received_at = clock::now();
+
+    void set_completion(completion on_complete) { on_complete_ = std::move(on_complete); }
+    completion take_completion() { return std::exchange(on_complete_, nullptr); }
+
+    // Ends the batch at once with `result`, without delivery.
+    static void fail(std::unique_ptr<batch> b, const batch_result& result);
+
+    // Releases the batch to its pending deliveries, one per event; a batch
+    // with no event completes at once. Returns the batch, now owned by them.
+    static batch* start_delivery(std::unique_ptr<batch> b);
+
+    // Reports one event's delivery, from any thread. The first error is the
+    // batch's result; the last report completes and deletes the batch.
+    void report_delivery(std::error_code error, std::string_view detail);
+
+private:
+    void complete();
+
+    completion on_complete_;
+    std::atomic<std::size_t> pending_{0};
+    std::mutex error_mutex_;
+    batch_result result_;
+};
+
+}  // namespace raccoon::core

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <raccoon/config/settings.hpp>
+#include <raccoon/core/worker_pool.hpp>
+
+namespace raccoon::core {
+
+// The one entry of every transport into the data path: offers a decoded batch
+// to the channel and applies EVENT_ACK, so transports need not know it.
+class ingestor {
+public:
+    enum class outcome { accepted, full, closed };
+
+    ingestor(batch_channel& channel, config::ack_mode mode);
+
+    // Offers the batch, whose completion is its ack. accepted: the batch is
+    // taken and the ack comes at once (EVENT_ACK=0) or after delivery
+    // (EVENT_ACK=1). full: the caller keeps the batch and `on_room` is called
+    // once, from another thread, when it may offer it again. closed: the
+    // server is shutting down; the caller keeps the batch.
+    outcome submit(std::unique_ptr<batch>& b, std::function<void()> on_room);
+
+    // Events acked under EVENT_ACK=0 whose delivery later failed.
+    std::uint64_t undelivered_after_ack() const noexcept {
+        return undelivered_after_ack_.load(std::memory_order_relaxed);
+    }
+
+private:
+    batch_channel& channel_;
+    config::ack_mode mode_;
+    std::atomic<std::uint64_t> undelivered_after_ack_{0};
+};
+
+}  // namespace raccoon::core

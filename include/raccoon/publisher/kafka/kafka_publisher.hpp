@@ -1,0 +1,38 @@
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <raccoon/publisher/publisher.hpp>
+#include <string>
+#include <thread>
+
+struct rd_kafka_s;
+
+namespace raccoon::publisher::kafka {
+
+// Publishes to Kafka through librdkafka: asynchronous produce without copying
+// the event bytes, and one thread serving delivery reports, each of which
+// counts down the event's batch. librdkafka names its own threads rdk:*.
+class kafka_publisher final : public publisher {
+public:
+    // `client` holds librdkafka properties. A property librdkafka refuses
+    // throws config::invalid_setting naming its PUBLISHER_KAFKA_CLIENT_ key.
+    explicit kafka_publisher(const std::map<std::string, std::string>& client);
+    ~kafka_publisher() override;
+
+    void publish(std::unique_ptr<core::batch> batch) override;
+    std::size_t flush(std::chrono::milliseconds timeout) override;
+    void stop_waiting() override;
+    std::string_view name() const noexcept override { return "kafka"; }
+
+private:
+    void serve_delivery_reports();
+
+    rd_kafka_s* client_ = nullptr;
+    std::atomic<bool> stop_waiting_{false};
+    std::atomic<bool> stop_polling_{false};
+    std::thread delivery_thread_;
+};
+
+}  // namespace raccoon::publisher::kafka

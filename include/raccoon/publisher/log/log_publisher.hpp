@@ -1,0 +1,25 @@
+#pragma once
+
+#include <cstdio>
+#include <mutex>
+#include <raccoon/publisher/publisher.hpp>
+
+namespace raccoon::publisher::log {
+
+// Writes each event as one JSON line, {"topic","type","conn_group","event_bytes"
+// (base64)}, for a run with no broker. Delivered once the line is written.
+class log_publisher final : public publisher {
+public:
+    explicit log_publisher(std::FILE* out = stdout) : out_(out) {}
+
+    void publish(std::unique_ptr<core::batch> batch) override;
+    std::size_t flush(std::chrono::milliseconds timeout) override;
+    void stop_waiting() override {}
+    std::string_view name() const noexcept override { return "log"; }
+
+private:
+    std::FILE* out_;
+    std::mutex out_mutex_;
+};
+
+}  // namespace raccoon::publisher::log

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <raccoon/core/batch.hpp>
+#include <string_view>
+
+namespace raccoon::publisher {
+
+// Where the workers hand batches. Implementations: kafka/, log/.
+class publisher {
+public:
+    virtual ~publisher() = default;
+
+    // Publishes every event of the batch to its event.topic. Each event's
+    // outcome reaches the batch through report_delivery(), on any thread.
+    // Called by several workers at once. Never drops an event: while the
+    // client's queue is full it waits, until stop_waiting().
+    virtual void publish(std::unique_ptr<core::batch> batch) = 0;
+
+    // Waits up to `timeout` for everything published to be delivered, then
+    // fails what is left. Returns how many events were failed that way.
+    virtual std::size_t flush(std::chrono::milliseconds timeout) = 0;
+
+    // Makes publish() fail what it cannot enqueue now instead of waiting for
+    // room; used once a shutdown's drain time is over.
+    virtual void stop_waiting() = 0;
+
+    virtual std::string_view name() const noexcept = 0;
+};
+
+}  // namespace raccoon::publisher

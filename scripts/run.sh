@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `make run`: the server with a local single-node Kafka, ready to take events.
+# With PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS set it uses that broker and
+# starts none; with PUBLISHER_TYPE=log it needs no broker at all.
+set -euo pipefail
+
+raccoon=${1:?usage: run.sh PATH_TO_RACCOON}
+here=$(cd "$(dirname "$0")" && pwd)
+port=${SERVER_WEBSOCKET_PORT:-8080}
+export SERVER_WEBSOCKET_PORT=$port
+kafka_dir=""
+
+cleanup() {
+    if [ -n "${raccoon_pid:-}" ] && kill -0 "$raccoon_pid" 2>/dev/null; then
+        kill -TERM "$raccoon_pid"
+        wait "$raccoon_pid" || true
+    fi
+    if [ -n "$kafka_dir" ]; then
+        echo "run.sh: stopping Kafka" >&2
+        "$here/kafka.sh" stop "$kafka_dir"
+        rm -rf "$kafka_dir"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+publisher=${PUBLISHER_TYPE:-kafka}
+if [ "${publisher,,}" = "kafka" ] && [ -z "${PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS:-}" ]; then
+    kafka_dir=$(mktemp -d -t raccoon-kafka.XXXXXX)
+    echo "run.sh: starting a single-node Kafka in $kafka_dir" >&2
+    PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS=$("$here/kafka.sh" start "$kafka_dir")
+    export PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS
+fi
+
+"$raccoon" server "${@:2}" &
+raccoon_pid=$!
+
+for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$port/ping" >/dev/null 2>&1 && break
+    kill -0 "$raccoon_pid" 2>/dev/null || exit 1
+    sleep 0.1
+done
+
+payload=$(printf 'hello raccoon' | base64)
+cat >&2 <<EOF_HELP
+
+Raccoon listens on http://127.0.0.1:$port (REST: POST /api/v1/events, health: GET /ping).
+Send a batch:
+
+  curl -s -X POST http://127.0.0.1:$port/api/v1/events \\
+    -H 'Content-Type: application/json' -H 'X-User-ID: user-1' \\
+    -d '{"req_guid":"req-1","sent_time":{"seconds":$(date +%s)},"events":[{"type":"click","event_bytes":"$payload"}]}'
+
+EOF_HELP
+if [ "${publisher,,}" = "kafka" ]; then
+    cat >&2 <<EOF_HELP
+Read it back from Kafka:
+
+  kcat -b $PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS -C -t clickstream-click-log -o beginning -e
+
+EOF_HELP
+fi
+echo "Ctrl-C stops everything." >&2
+wait "$raccoon_pid"

@@ -1,0 +1,106 @@
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <future>
+#include <raccoon/app/app.hpp>
+#include <raccoon/core/ingestor.hpp>
+#include <raccoon/core/worker_pool.hpp>
+#include <raccoon/publisher/kafka/kafka_publisher.hpp>
+#include <raccoon/publisher/log/log_publisher.hpp>
+#include <raccoon/server/http/http_server.hpp>
+#include <thread>
+#include <vector>
+
+namespace raccoon::app {
+namespace {
+
+namespace net = boost::asio;
+
+// How long a shutdown waits, after the publisher's flush, for the last acks to
+// be written and their connections to close.
+constexpr auto ack_write_grace = std::chrono::seconds(2);
+
+void configure_logging(const config::settings& settings) {
+    // stdout belongs to the log publisher's events; our own lines go to stderr.
+    auto logger = spdlog::stderr_color_mt("raccoon");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(spdlog::level::from_str(settings.log_level));
+}
+
+std::unique_ptr<publisher::publisher> make_publisher(const config::settings& settings) {
+    switch (settings.publisher) {
+        case config::publisher_type::kafka:
+            return std::make_unique<publisher::kafka::kafka_publisher>(settings.kafka.client);
+        case config::publisher_type::log:
+            return std::make_unique<publisher::log::log_publisher>();
+    }
+    throw std::logic_error("unknown publisher type");
+}
+
+int io_thread_count(const config::settings& settings) {
+    if (settings.server.io_threads > 0) return settings.server.io_threads;
+    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+
+int run(const config::settings& settings) {
+    configure_logging(settings);
+
+    auto publisher = make_publisher(settings);
+    core::batch_channel channel(settings.worker.buffer_channel_size);
+    core::ingestor ingestor(channel, settings.event_ack);
+    core::worker_pool workers(channel, *publisher, settings.publisher_pattern,
+                              settings.worker.pool_size);
+    workers.start();
+
+    const int threads = io_thread_count(settings);
+    net::io_context io(threads);
+    server::http::http_server http(io, settings.server, ingestor);
+    http.start();
+    spdlog::info("raccoon: listening on {}:{} (REST), publisher {}, EVENT_ACK={}, {} io threads",
+                 settings.server.bind_address, http.port(), publisher->name(),
+                 static_cast<int>(settings.event_ack), threads);
+
+    std::promise<int> stop_signal;
+    net::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code error, int number) {
+        if (!error) stop_signal.set_value(number);
+    });
+
+    std::vector<std::thread> io_threads;
+    for (int i = 0; i < threads; ++i) {
+        io_threads.emplace_back([&io, i] {
+            std::string name = "io-" + std::to_string(i);
+            pthread_setname_np(pthread_self(), name.c_str());
+            io.run();
+        });
+    }
+
+    const int signal_number = stop_signal.get_future().get();
+    spdlog::info("raccoon: signal {}, draining", signal_number);
+
+    http.shutdown();
+    channel.close();
+    if (std::size_t failed = workers.drain(settings.worker.buffer_flush_timeout); failed > 0) {
+        spdlog::error("raccoon: {} batches were not published within {} ms and were failed",
+                      failed, settings.worker.buffer_flush_timeout.count());
+    }
+    publisher->flush(settings.kafka.flush_interval);
+    if (auto lost = ingestor.undelivered_after_ack(); lost > 0) {
+        spdlog::error("raccoon: {} events acked under EVENT_ACK=0 were not delivered", lost);
+    }
+
+    const auto deadline = std::chrono::steady_clock::now() + ack_write_grace;
+    while (http.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    io.stop();
+    for (auto& thread : io_threads) thread.join();
+    spdlog::info("raccoon: stopped");
+    return 0;
+}
+
+}  // namespace raccoon::app

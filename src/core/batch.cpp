@@ -1,0 +1,33 @@
+#include <raccoon/core/batch.hpp>
+
+namespace raccoon::core {
+
+void batch::fail(std::unique_ptr<batch> b, const batch_result& result) {
+    if (b->on_complete_) b->on_complete_(result);
+}
+
+batch* batch::start_delivery(std::unique_ptr<batch> b) {
+    batch* owned = b.release();
+    owned->pending_.store(owned->events.size(), std::memory_order_relaxed);
+    if (owned->events.empty()) owned->complete();
+    return owned;
+}
+
+void batch::report_delivery(std::error_code error, std::string_view detail) {
+    if (error) {
+        std::lock_guard lock(error_mutex_);
+        if (!result_.error) {
+            result_.error = error;
+            result_.detail = detail;
+        }
+    }
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) complete();
+}
+
+void batch::complete() {
+    // The acquire of the last fetch_sub orders every other report's write before this read.
+    if (on_complete_) on_complete_(result_);
+    delete this;
+}
+
+}  // namespace raccoon::core

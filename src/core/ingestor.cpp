@@ -1,0 +1,44 @@
+#include <spdlog/spdlog.h>
+
+#include <raccoon/core/ingestor.hpp>
+
+namespace raccoon::core {
+
+ingestor::ingestor(batch_channel& channel, config::ack_mode mode)
+    : channel_(channel), mode_(mode) {}
+
+ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, std::function<void()> on_room) {
+    auto to_outcome = [](batch_channel::push_result r) {
+        switch (r) {
+            case batch_channel::push_result::pushed:
+                return outcome::accepted;
+            case batch_channel::push_result::full:
+                return outcome::full;
+            case batch_channel::push_result::closed:
+                break;
+        }
+        return outcome::closed;
+    };
+
+    if (mode_ == config::ack_mode::on_delivery) {
+        return to_outcome(channel_.push_or_wait(b, std::move(on_room)));
+    }
+
+    batch::completion ack = b->take_completion();
+    const std::size_t events = b->events.size();
+    b->set_completion([this, events, guid = b->req_guid](const batch_result& result) {
+        if (result.ok()) return;
+        undelivered_after_ack_.fetch_add(events, std::memory_order_relaxed);
+        spdlog::warn("batch {} was acked but not delivered: {}: {}", guid, result.error.message(),
+                     result.detail);
+    });
+    outcome result = to_outcome(channel_.push_or_wait(b, std::move(on_room)));
+    if (result == outcome::accepted) {
+        ack(batch_result{});
+    } else {
+        b->set_completion(std::move(ack));
+    }
+    return result;
+}
+
+}  // namespace raccoon::core

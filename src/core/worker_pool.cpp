@@ -1,0 +1,62 @@
+#include <pthread.h>
+
+#include <raccoon/core/topic_router.hpp>
+#include <raccoon/core/worker_pool.hpp>
+#include <string>
+
+namespace raccoon::core {
+
+worker_pool::worker_pool(batch_channel& channel, publisher::publisher& publisher,
+                         std::string pattern, int size)
+    : channel_(channel), publisher_(publisher), pattern_(std::move(pattern)), size_(size) {}
+
+worker_pool::~worker_pool() {
+    for (auto& thread : threads_) {
+        if (thread.joinable()) thread.join();
+    }
+}
+
+void worker_pool::start() {
+    for (int i = 0; i < size_; ++i) {
+        threads_.emplace_back([this, i] { run(static_cast<std::size_t>(i)); });
+    }
+}
+
+void worker_pool::run(std::size_t index) {
+    std::string thread_name = "worker-" + std::to_string(index);
+    pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
+    topic_router router(pattern_);
+    while (auto next = channel_.pop()) {
+        std::unique_ptr<batch>& b = *next;
+        router.begin_batch();
+        for (auto& e : b->events) e.topic = &router.topic_for(e.type);
+        publisher_.publish(std::move(b));
+    }
+    {
+        std::lock_guard lock(finished_mutex_);
+        ++finished_;
+    }
+    finished_changed_.notify_all();
+}
+
+std::size_t worker_pool::drain(std::chrono::milliseconds timeout) {
+    bool drained;
+    {
+        std::unique_lock lock(finished_mutex_);
+        drained = finished_changed_.wait_for(lock, timeout, [this] { return finished_ == size_; });
+    }
+    std::size_t failed = 0;
+    if (!drained) {
+        publisher_.stop_waiting();
+        while (auto left = channel_.pop_until(std::chrono::steady_clock::now())) {
+            batch::fail(std::move(*left),
+                        {make_error_code(errc::shutting_down), "not published before shutdown"});
+            ++failed;
+        }
+    }
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+    return failed;
+}
+
+}  // namespace raccoon::core

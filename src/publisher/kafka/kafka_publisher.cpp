@@ -1,0 +1,115 @@
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <raccoon/config/settings.hpp>
+#include <raccoon/core/error.hpp>
+#include <raccoon/publisher/kafka/kafka_publisher.hpp>
+#include <string>
+
+namespace raccoon::publisher::kafka {
+namespace {
+
+std::string setting_key(const std::string& property) {
+    std::string key = "PUBLISHER_KAFKA_CLIENT_";
+    for (char c : property) {
+        key.push_back(c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    }
+    return key;
+}
+
+std::string describe(rd_kafka_resp_err_t error, rd_kafka_msg_status_t status) {
+    std::string detail = rd_kafka_err2str(error);
+    // A message that may have reached the broker is said to be so, never hidden:
+    // a client retrying it may cause a duplicate.
+    if (status == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED) detail += " (possibly persisted)";
+    return detail;
+}
+
+void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
+    auto* b = static_cast<core::batch*>(message->_private);
+    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        b->report_delivery({}, {});
+    } else {
+        b->report_delivery(core::make_error_code(core::errc::publish_failed),
+                           describe(message->err, rd_kafka_message_status(message)));
+    }
+}
+
+}  // namespace
+
+kafka_publisher::kafka_publisher(const std::map<std::string, std::string>& client) {
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    char error[512];
+    for (const auto& [property, value] : client) {
+        if (rd_kafka_conf_set(conf, property.c_str(), value.c_str(), error, sizeof error) !=
+            RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            throw config::invalid_setting(setting_key(property), value, error);
+        }
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    client_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+    if (client_ == nullptr) {
+        rd_kafka_conf_destroy(conf);
+        throw config::invalid_setting("PUBLISHER_KAFKA_CLIENT_*", "", error);
+    }
+    delivery_thread_ = std::thread([this] { serve_delivery_reports(); });
+}
+
+kafka_publisher::~kafka_publisher() {
+    stop_polling_ = true;
+    if (delivery_thread_.joinable()) delivery_thread_.join();
+    rd_kafka_destroy(client_);
+}
+
+void kafka_publisher::serve_delivery_reports() {
+    pthread_setname_np(pthread_self(), "kafka-delivery");
+    while (!stop_polling_.load(std::memory_order_relaxed)) rd_kafka_poll(client_, 100);
+    // Serve whatever reports the last flush left queued.
+    while (rd_kafka_poll(client_, 0) > 0) {
+    }
+}
+
+void kafka_publisher::publish(std::unique_ptr<core::batch> owned) {
+    const std::size_t count = owned->events.size();
+    core::batch* b = core::batch::start_delivery(std::move(owned));
+    // From here on `b` may be deleted by the last delivery report, so the loop
+    // reads events only before producing them.
+    for (std::size_t i = 0; i < count; ++i) {
+        core::event& e = b->events[i];
+        for (;;) {
+            rd_kafka_resp_err_t error = rd_kafka_producev(
+                client_, RD_KAFKA_V_TOPIC(e.topic->c_str()),
+                RD_KAFKA_V_VALUE(e.bytes.data(), e.bytes.size()), RD_KAFKA_V_MSGFLAGS(0),
+                RD_KAFKA_V_OPAQUE(b), RD_KAFKA_V_END);
+            if (error == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+            if (error == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
+                !stop_waiting_.load(std::memory_order_relaxed)) {
+                // Never drop on a full queue: wait for deliveries to make room.
+                rd_kafka_poll(client_, 10);
+                continue;
+            }
+            b->report_delivery(core::make_error_code(core::errc::publish_failed),
+                               rd_kafka_err2str(error));
+            break;
+        }
+    }
+}
+
+std::size_t kafka_publisher::flush(std::chrono::milliseconds timeout) {
+    rd_kafka_flush(client_, static_cast<int>(timeout.count()));
+    const int left = rd_kafka_outq_len(client_);
+    if (left > 0) {
+        stop_waiting();
+        rd_kafka_purge(client_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(client_, 1000);
+        spdlog::error("kafka: {} messages were not delivered before shutdown", left);
+    }
+    return left > 0 ? static_cast<std::size_t>(left) : 0;
+}
+
+void kafka_publisher::stop_waiting() { stop_waiting_ = true; }
+
+}  // namespace raccoon::publisher::kafka

@@ -1,0 +1,83 @@
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <raccoon/server/http/http_server.hpp>
+#include <vector>
+
+#include "http_session.hpp"
+
+namespace raccoon::server::http {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+struct http_server::state : std::enable_shared_from_this<http_server::state> {
+    state(net::io_context& io, const config::server_settings& settings, core::ingestor& ingestor)
+        : io(io),
+          acceptor(net::make_strand(io)),
+          context(std::make_shared<server_context>(settings, ingestor)) {}
+
+    void do_accept() {
+        acceptor.async_accept(net::make_strand(io), [self = shared_from_this()](
+                                                        boost::system::error_code error,
+                                                        tcp::socket socket) {
+            if (error == net::error::operation_aborted || !self->acceptor.is_open()) return;
+            if (error) {
+                // Out of descriptors and the like: keep serving the open connections.
+                spdlog::warn("http: accept failed: {}", error.message());
+            } else {
+                boost::system::error_code ignored;
+                socket.set_option(tcp::no_delay(true), ignored);
+                std::make_shared<http_session>(std::move(socket), self->context)->start();
+            }
+            self->do_accept();
+        });
+    }
+
+    net::io_context& io;
+    tcp::acceptor acceptor;
+    std::shared_ptr<server_context> context;
+};
+
+http_server::http_server(net::io_context& io, const config::server_settings& settings,
+                         core::ingestor& ingestor)
+    : state_(std::make_shared<state>(io, settings, ingestor)) {}
+
+http_server::~http_server() = default;
+
+void http_server::start() {
+    const auto& settings = state_->context->settings;
+    tcp::endpoint endpoint{net::ip::make_address(settings.bind_address), settings.websocket_port};
+    auto& acceptor = state_->acceptor;
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(net::socket_base::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen(net::socket_base::max_listen_connections);
+    state_->do_accept();
+}
+
+std::uint16_t http_server::port() const { return state_->acceptor.local_endpoint().port(); }
+
+void http_server::shutdown() {
+    state_->context->draining = true;
+    net::post(state_->acceptor.get_executor(), [s = state_] {
+        boost::system::error_code ignored;
+        s->acceptor.close(ignored);
+    });
+    std::vector<std::shared_ptr<http_session>> open;
+    {
+        std::lock_guard lock(state_->context->sessions_mutex);
+        for (auto& [key, weak] : state_->context->sessions) {
+            if (auto session = weak.lock()) open.push_back(std::move(session));
+        }
+    }
+    for (auto& session : open) session->shutdown();
+}
+
+std::size_t http_server::open_connections() const {
+    std::lock_guard lock(state_->context->sessions_mutex);
+    return state_->context->sessions.size();
+}
+
+}  // namespace raccoon::server::http

@@ -1,0 +1,233 @@
+#include "http_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <raccoon/core/error.hpp>
+
+namespace raccoon::server::http {
+
+namespace beast = boost::beast;
+namespace beast_http = boost::beast::http;
+namespace net = boost::asio;
+
+namespace {
+
+constexpr std::string_view events_path = "/api/v1/events";
+constexpr std::string_view ping_path = "/ping";
+// After refusing a request unread, how long its body may still drain so the
+// client sees the answer instead of a reset.
+constexpr auto lingering_close_time = std::chrono::seconds(2);
+
+std::string_view path_of(std::string_view target) {
+    return target.substr(0, target.find('?'));
+}
+
+}  // namespace
+
+http_session::http_session(net::ip::tcp::socket socket, std::shared_ptr<server_context> context)
+    : stream_(std::move(socket)), context_(std::move(context)) {}
+
+http_session::~http_session() {
+    if (waiting_for_room_) {
+        // Only reachable when the connection died while its batch waited for room.
+        core::batch::fail(std::move(waiting_for_room_),
+                          {core::make_error_code(core::errc::shutting_down), "connection closed"});
+    }
+    std::lock_guard lock(context_->sessions_mutex);
+    context_->sessions.erase(this);
+}
+
+void http_session::start() {
+    {
+        std::lock_guard lock(context_->sessions_mutex);
+        context_->sessions.emplace(this, weak_from_this());
+    }
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+}
+
+void http_session::shutdown() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+        // A connection answering a request closes after the answer (on_write).
+        if (!self->busy_) self->close();
+    });
+}
+
+void http_session::do_read() {
+    if (context_->draining) return close();
+    parser_.emplace();
+    parser_->body_limit(context_->settings.max_request_bytes);
+    stream_.expires_after(context_->settings.http_idle_timeout);
+    beast_http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code error, std::size_t) { self->on_read(error); });
+}
+
+void http_session::on_read(beast::error_code error) {
+    if (error == beast_http::error::end_of_stream || error == net::error::operation_aborted ||
+        error == beast::error::timeout || error == net::error::connection_reset ||
+        error == net::error::eof) {
+        return close();
+    }
+    if (error) return answer_parse_error(error);
+    busy_ = true;
+    handle_request();
+}
+
+void http_session::handle_request() {
+    const request& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    const std::string_view path = path_of(req.target());
+
+    auto plain = [&](beast_http::status status, std::string body) {
+        response res{status, req.version()};
+        res.set(beast_http::field::content_type, "text/plain");
+        res.body() = std::move(body);
+        context_->cors.decorate(req, res);
+        write(std::move(res));
+    };
+
+    if (path == events_path) {
+        if (req.method() == beast_http::verb::post) return handle_events(req);
+        if (cors_policy::is_preflight(req)) {
+            response res{beast_http::status::no_content, req.version()};
+            context_->cors.answer_preflight(req, res);
+            return write(std::move(res));
+        }
+        return plain(beast_http::status::method_not_allowed, "use POST\n");
+    }
+    if (path == ping_path &&
+        (req.method() == beast_http::verb::get || req.method() == beast_http::verb::head)) {
+        return plain(beast_http::status::ok, "pong");
+    }
+    plain(beast_http::status::not_found, "not found\n");
+}
+
+void http_session::handle_events(const request& req) {
+    auto content_type = req[beast_http::field::content_type];
+    auto format = codec::format_from_content_type(content_type);
+    if (!format) {
+        format_ = codec::wire_format::json;
+        return answer_events({core::make_error_code(core::errc::unsupported_media_type),
+                              "Content-Type \"" + std::string(content_type) +
+                                  "\" is neither application/proto nor application/json"},
+                             "");
+    }
+    format_ = *format;
+    auto decoded = codec::decode_request(req.body(), format_);
+    if (!decoded) {
+        return answer_events({core::make_error_code(core::errc::bad_request), decoded.error().reason},
+                             "");
+    }
+    std::unique_ptr<core::batch> b = std::move(*decoded);
+    const auto& settings = context_->settings;
+    b->identity.id = std::string(req[settings.conn_id_header]);
+    if (!settings.conn_group_header.empty()) {
+        b->identity.group = std::string(req[settings.conn_group_header]);
+    }
+    if (b->identity.group.empty()) b->identity.group = settings.conn_group_default;
+
+    b->set_completion([self = shared_from_this(), guid = b->req_guid](
+                          const core::batch_result& result) mutable {
+        net::post(self->stream_.get_executor(),
+                  [self, result, guid = std::move(guid)] { self->answer_events(result, guid); });
+    });
+    waiting_for_room_ = std::move(b);
+    offer_batch();
+}
+
+void http_session::offer_batch() {
+    auto on_room = [self = shared_from_this()] {
+        net::post(self->stream_.get_executor(), [self] { self->offer_batch(); });
+    };
+    switch (context_->ingestor.submit(waiting_for_room_, std::move(on_room))) {
+        case core::ingestor::outcome::accepted:
+        case core::ingestor::outcome::full:
+            // The ack arrives through the batch's completion; or, when full,
+            // on_room offers it again. Either way nothing more is read now.
+            return;
+        case core::ingestor::outcome::closed:
+            core::batch::fail(std::move(waiting_for_room_),
+                              {core::make_error_code(core::errc::shutting_down), ""});
+            return;
+    }
+}
+
+void http_session::answer_events(const core::batch_result& result, const std::string& req_guid) {
+    const request& req = parser_->get();
+    response res{static_cast<beast_http::status>(codec::wire_status_for(result.error).http_status),
+                 req.version()};
+    res.set(beast_http::field::content_type, codec::content_type_of(format_));
+    res.body() = codec::encode_response(codec::response_for(result, req_guid), format_);
+    context_->cors.decorate(req, res);
+    write(std::move(res));
+}
+
+void http_session::answer_parse_error(beast::error_code error) {
+    busy_ = true;
+    keep_alive_ = false;
+    const bool too_large = error == beast_http::error::body_limit;
+    const auto& header = parser_->get();
+    format_ = codec::format_from_content_type(header[beast_http::field::content_type])
+                  .value_or(codec::wire_format::json);
+    core::batch_result result =
+        too_large ? core::batch_result{core::make_error_code(core::errc::request_too_large),
+                                       "body exceeds " +
+                                           std::to_string(context_->settings.max_request_bytes) +
+                                           " bytes"}
+                  : core::batch_result{core::make_error_code(core::errc::bad_request),
+                                       "malformed HTTP request: " + error.message()};
+    response res{static_cast<beast_http::status>(codec::wire_status_for(result.error).http_status),
+                 11};
+    res.set(beast_http::field::content_type, codec::content_type_of(format_));
+    res.body() = codec::encode_response(codec::response_for(result, ""), format_);
+    write(std::move(res));
+}
+
+void http_session::write(response&& res) {
+    const bool close = !keep_alive_ || context_->draining;
+    res.keep_alive(!close);
+    res.prepare_payload();
+    response_ = std::move(res);
+    stream_.expires_after(context_->settings.http_idle_timeout);
+    beast_http::async_write(stream_, response_,
+                            [self = shared_from_this(), close](beast::error_code error,
+                                                               std::size_t) {
+                                self->on_write(close, error);
+                            });
+}
+
+void http_session::on_write(bool close_after, beast::error_code error) {
+    busy_ = false;
+    if (error) return close();
+    if (close_after) return close_after_draining_input();
+    do_read();
+}
+
+void http_session::close_after_draining_input() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    if (parser_ && parser_->is_done()) return close();
+    // The request's body may still be arriving: read and drop it for a short
+    // while, so closing does not reset the connection before the client has
+    // read the answer.
+    stream_.expires_after(lingering_close_time);
+    auto discard = std::make_shared<std::array<char, 16384>>();
+    auto drain = [self = shared_from_this(), discard](auto& again, beast::error_code e,
+                                                      std::size_t) -> void {
+        if (e) return self->close();
+        self->stream_.async_read_some(
+            net::buffer(*discard),
+            [self, discard, again](beast::error_code e2, std::size_t n) { again(again, e2, n); });
+    };
+    drain(drain, {}, 0);
+}
+
+void http_session::close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+}
+
+}  // namespace raccoon::server::http

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+#include <optional>
+#include <raccoon/codec/codec.hpp>
+#include <raccoon/core/batch.hpp>
+
+#include "server_context.hpp"
+
+namespace raccoon::server::http {
+
+// One HTTP/1.1 connection: reads a request, answers it, and reads the next
+// while keep-alive holds. Its handlers run on the connection's strand; acks
+// from delivery threads are posted to it. One request is in progress at a
+// time, which is what stops reading while the channel is full.
+class http_session : public std::enable_shared_from_this<http_session> {
+public:
+    http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<server_context> context);
+    ~http_session();
+
+    void start();
+
+    // Called on shutdown, from any thread.
+    void shutdown();
+
+private:
+    using request = boost::beast::http::request<boost::beast::http::string_body>;
+    using response = boost::beast::http::response<boost::beast::http::string_body>;
+
+    void do_read();
+    void on_read(boost::beast::error_code error);
+    void handle_request();
+    void handle_events(const request& req);
+    void offer_batch();
+    void answer_events(const core::batch_result& result, const std::string& req_guid);
+    void answer_parse_error(boost::beast::error_code error);
+    void write(response&& res);
+    void on_write(bool close, boost::beast::error_code error);
+    void close_after_draining_input();
+    void close();
+
+    boost::beast::tcp_stream stream_;
+    boost::beast::flat_buffer buffer_;
+    std::shared_ptr<server_context> context_;
+    std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+    response response_;
+
+    // The request being answered.
+    bool busy_ = false;
+    bool keep_alive_ = false;
+    codec::wire_format format_ = codec::wire_format::json;
+    std::unique_ptr<core::batch> waiting_for_room_;
+};
+
+}  // namespace raccoon::server::http
