@@ -8,9 +8,10 @@ packages=(
     libboost1.81-dev
     libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
     librdkafka-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-    libgtest-dev libgmock-dev
+    libyaml-cpp-dev libgtest-dev libgmock-dev
     clang-format kcat curl
     default-jre-headless maven
+    python3 python3-pytest python3-protobuf python3-requests python3-confluent-kafka
 )
 
 missing=()
