@@ -2,7 +2,9 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/system/system_error.hpp>
 #include <future>
 #include <raccoon/app/app.hpp>
 #include <raccoon/core/ingestor.hpp>
@@ -49,17 +51,35 @@ int io_thread_count(const config::settings& settings) {
 int run(const config::settings& settings) {
     configure_logging(settings);
 
-    auto publisher = make_publisher(settings);
     core::batch_channel channel(settings.worker.buffer_channel_size);
     core::ingestor ingestor(channel, settings.event_ack);
-    core::worker_pool workers(channel, *publisher, settings.publisher_pattern,
-                              settings.worker.pool_size);
-    workers.start();
 
     const int threads = io_thread_count(settings);
     net::io_context io(threads);
     server::http::http_server http(io, settings.server, ingestor);
-    http.start();
+    // Listen before the publisher and the workers start: a failure here must
+    // not leave workers blocked on the open channel (a hang) or a publisher
+    // logging connection attempts.
+    boost::system::error_code bad_address;
+    net::ip::make_address(settings.server.bind_address, bad_address);
+    if (bad_address) {
+        throw config::invalid_setting("SERVER_BIND_ADDRESS", settings.server.bind_address,
+                                      "an IPv4 or IPv6 address");
+    }
+    try {
+        http.start();
+    } catch (const boost::system::system_error& e) {
+        throw config::invalid_setting(
+            "SERVER_WEBSOCKET_PORT", std::to_string(settings.server.websocket_port),
+            "a port free to listen on at " + settings.server.bind_address + " (" +
+                e.code().message() + ")");
+    }
+    // Declared after the transports and the ingestor, so destroyed before
+    // them: late delivery reports still find what their acks reach.
+    auto publisher = make_publisher(settings);
+    core::worker_pool workers(channel, *publisher, settings.publisher_pattern,
+                              settings.worker.pool_size);
+    workers.start();
     spdlog::info("raccoon: listening on {}:{} (REST), publisher {}, EVENT_ACK={}, {} io threads",
                  settings.server.bind_address, http.port(), publisher->name(),
                  static_cast<int>(settings.event_ack), threads);
