@@ -308,14 +308,15 @@ void flatten_yaml(const YAML::Node& node, const std::string& prefix, raw_values&
 }
 
 raw_values read_file(const std::string& path) {
-    YAML::Node root;
-    try {
-        root = YAML::LoadFile(path);
-    } catch (const YAML::Exception& e) {
-        throw invalid_setting("--config", path, std::string("a readable YAML file (") + e.what() + ")");
-    }
     raw_values values;
-    flatten_yaml(root, "", values);
+    try {
+        flatten_yaml(YAML::LoadFile(path), "", values);
+    } catch (const std::exception& e) {
+        // YAML::Exception for bad syntax or a value of the wrong shape;
+        // std::ios_base::failure when the path is a directory.
+        throw invalid_setting("--config", path,
+                              std::string("a readable YAML file (") + e.what() + ")");
+    }
     for (const auto& [key, value] : values) {
         if (!is_known_key(key)) {
             throw invalid_setting(key, value, "a known setting (in " + path + "); see --help");
@@ -351,7 +352,9 @@ parsed_args parse_args(const std::vector<std::string>& args) {
             continue;
         }
         std::string key = canonical_key(name);
-        if (!is_known_key(key)) throw invalid_setting(arg, value, "a known setting; see --help");
+        if (!is_known_key(key)) {
+            throw invalid_setting("--" + name, value, "a known setting; see --help");
+        }
         parsed.flags[key] = value;
     }
     return parsed;
@@ -393,7 +396,8 @@ settings load(const std::vector<std::string>& args, const environment& env) {
         for (auto& [key, value] : read_file(parsed.config_file)) values[key] = value;
     }
     for (const auto& [key, value] : env) {
-        if (is_known_key(key)) values[key] = value;
+        // An empty variable counts as unset, as in viper, which upstream reads it with.
+        if (is_known_key(key) && !value.empty()) values[key] = value;
     }
     for (auto& [key, value] : parsed.flags) values[key] = value;
 
