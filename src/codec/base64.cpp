@@ -45,6 +45,16 @@ std::string base64_encode(std::string_view bytes) {
 }
 
 std::optional<std::string> base64_decode(std::string_view text) {
+    // Go's decoder, which upstream reads event_bytes with, skips CR and LF
+    // anywhere, so MIME-wrapped base64 is accepted there.
+    if (text.find_first_of("\r\n") != std::string_view::npos) {
+        std::string unwrapped;
+        unwrapped.reserve(text.size());
+        for (char c : text) {
+            if (c != '\r' && c != '\n') unwrapped.push_back(c);
+        }
+        return base64_decode(unwrapped);
+    }
     std::size_t padding = 0;
     while (!text.empty() && text.back() == '=' && padding < 2) {
         text.remove_suffix(1);
@@ -67,8 +77,7 @@ std::optional<std::string> base64_decode(std::string_view text) {
             out.push_back(static_cast<char>((accumulator >> bits) & 0xFF));
         }
     }
-    // Leftover bits must be zero, as in a canonical encoding.
-    if (bits > 0 && (accumulator & ((1u << bits) - 1)) != 0) return std::nullopt;
+    // Leftover bits are dropped unchecked, as Go's (non-Strict) StdEncoding does.
     return out;
 }
 

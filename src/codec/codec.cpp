@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <limits>
 #include <raccoon/codec/base64.hpp>
 #include <raccoon/codec/codec.hpp>
 #include <raccoon/core/error.hpp>
@@ -53,6 +54,13 @@ const json* field(const json& object, std::string_view name, std::string_view al
 
 // Go's encoding/json and protojson both write int64 as a number or a string.
 std::optional<std::int64_t> json_integer(const json& value) {
+    if (value.is_number_unsigned()) {
+        auto parsed = value.get<std::uint64_t>();
+        if (parsed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+            return std::nullopt;
+        }
+        return static_cast<std::int64_t>(parsed);
+    }
     if (value.is_number_integer()) return value.get<std::int64_t>();
     if (value.is_string()) {
         const auto& text = value.get_ref<const std::string&>();
