@@ -22,6 +22,9 @@ public:
     // The pattern with %s replaced by `type`, uncached.
     std::string format(std::string_view type) const;
 
+    // How many types the cache holds now.
+    std::size_t cached_types() const noexcept { return topics_.size(); }
+
 private:
     struct string_hash {
         using is_transparent = void;

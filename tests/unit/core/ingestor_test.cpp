@@ -1,0 +1,172 @@
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <raccoon/core/ingestor.hpp>
+#include <string>
+#include <vector>
+
+namespace raccoon::core {
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// The acks a batch's completion produced; shared so they outlive the batch.
+struct acks {
+    std::vector<batch_result> results;
+};
+
+std::unique_ptr<batch> make_batch(std::string guid, std::size_t events,
+                                  const std::shared_ptr<acks>& seen) {
+    auto b = std::make_unique<batch>();
+    b->req_guid = std::move(guid);
+    for (std::size_t i = 0; i < events; ++i)
+        b->events.push_back({"click", "e" + std::to_string(i)});
+    b->set_completion([seen](const batch_result& result) { seen->results.push_back(result); });
+    return b;
+}
+
+// What a worker and the publisher do to a batch popped from the channel.
+void deliver(batch_channel& channel, const std::vector<batch_result>& per_event) {
+    auto popped = channel.pop_until(steady::now());
+    ASSERT_TRUE(popped.has_value());
+    ASSERT_EQ((*popped)->events.size(), per_event.size());
+    batch* b = batch::start_delivery(std::move(*popped));
+    for (const auto& result : per_event) b->report_delivery(result.error, result.detail);
+}
+
+class ingestor_in_both_modes : public ::testing::TestWithParam<config::ack_mode> {};
+
+TEST(ingestor, on_accept_acks_at_once_even_if_delivery_fails) {
+    batch_channel channel(4);
+    ingestor in(channel, config::ack_mode::on_accept);
+    auto seen = std::make_shared<acks>();
+    auto b = make_batch("g1", 3, seen);
+
+    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::accepted);
+    EXPECT_EQ(b, nullptr);
+    ASSERT_EQ(seen->results.size(), 1u) << "EVENT_ACK=0 acks on accept, before delivery";
+    EXPECT_TRUE(seen->results[0].ok());
+    EXPECT_EQ(channel.size(), 1u);
+
+    deliver(channel, {{}, {errc::publish_failed, "broker down"}, {}});
+    EXPECT_EQ(seen->results.size(), 1u) << "a failed delivery must not ack a second time";
+    EXPECT_EQ(in.undelivered_after_ack(), 3u);
+}
+
+TEST(ingestor, on_accept_counts_nothing_when_delivery_succeeds) {
+    batch_channel channel(4);
+    ingestor in(channel, config::ack_mode::on_accept);
+    auto seen = std::make_shared<acks>();
+    auto b = make_batch("g1", 2, seen);
+    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::accepted);
+    deliver(channel, {{}, {}});
+    EXPECT_EQ(seen->results.size(), 1u);
+    EXPECT_EQ(in.undelivered_after_ack(), 0u);
+}
+
+TEST(ingestor, on_delivery_acks_only_after_delivery_with_its_error) {
+    batch_channel channel(4);
+    ingestor in(channel, config::ack_mode::on_delivery);
+    auto seen = std::make_shared<acks>();
+    auto b = make_batch("g1", 2, seen);
+
+    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::accepted);
+    EXPECT_EQ(b, nullptr);
+    EXPECT_TRUE(seen->results.empty()) << "EVENT_ACK=1 waits for the broker";
+
+    deliver(channel, {{errc::publish_failed, "Broker: Topic authorization failed"}, {}});
+    ASSERT_EQ(seen->results.size(), 1u);
+    EXPECT_EQ(seen->results[0].error, errc::publish_failed);
+    EXPECT_EQ(seen->results[0].detail, "Broker: Topic authorization failed");
+    EXPECT_EQ(in.undelivered_after_ack(), 0u);
+}
+
+TEST(ingestor, on_delivery_acks_success_after_delivery) {
+    batch_channel channel(4);
+    ingestor in(channel, config::ack_mode::on_delivery);
+    auto seen = std::make_shared<acks>();
+    auto b = make_batch("g1", 2, seen);
+    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::accepted);
+    deliver(channel, {{}, {}});
+    ASSERT_EQ(seen->results.size(), 1u);
+    EXPECT_TRUE(seen->results[0].ok());
+}
+
+TEST_P(ingestor_in_both_modes, full_keeps_the_batch_with_the_caller_and_calls_back_on_room) {
+    batch_channel channel(1);
+    ingestor in(channel, GetParam());
+    auto first_seen = std::make_shared<acks>();
+    auto first = make_batch("first", 1, first_seen);
+    ASSERT_EQ(in.submit(first, [] {}), ingestor::outcome::accepted);
+
+    auto seen = std::make_shared<acks>();
+    auto b = make_batch("second", 2, seen);
+    int room_calls = 0;
+    ASSERT_EQ(in.submit(b, [&room_calls] { ++room_calls; }), ingestor::outcome::full);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(b->req_guid, "second");
+    EXPECT_EQ(b->events.size(), 2u);
+    EXPECT_TRUE(seen->results.empty()) << "a refused batch is not acked";
+    EXPECT_EQ(room_calls, 0);
+
+    deliver(channel, {{}});
+    EXPECT_EQ(room_calls, 1);
+
+    // The retry is accepted and acked as its mode says, once.
+    ASSERT_EQ(in.submit(b, [&room_calls] { ++room_calls; }), ingestor::outcome::accepted);
+    deliver(channel, {{}, {}});
+    ASSERT_EQ(seen->results.size(), 1u);
+    EXPECT_TRUE(seen->results[0].ok());
+    EXPECT_EQ(room_calls, 1);
+}
+
+TEST_P(ingestor_in_both_modes, full_batch_keeps_its_own_completion) {
+    batch_channel channel(1);
+    ingestor in(channel, GetParam());
+    auto filler_seen = std::make_shared<acks>();
+    auto filler = make_batch("filler", 1, filler_seen);
+    ASSERT_EQ(in.submit(filler, [] {}), ingestor::outcome::accepted);
+
+    auto seen = std::make_shared<acks>();
+    auto b = make_batch("kept", 1, seen);
+    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::full);
+    // The caller may give up on it (e.g. its connection closed): its own ack must run.
+    batch::fail(std::move(b), {errc::shutting_down, "gave up"});
+    ASSERT_EQ(seen->results.size(), 1u);
+    EXPECT_EQ(seen->results[0].error, errc::shutting_down);
+    EXPECT_EQ(in.undelivered_after_ack(), 0u);
+    channel.close();
+}
+
+TEST_P(ingestor_in_both_modes, closed_channel_returns_closed_and_keeps_the_batch) {
+    batch_channel channel(4);
+    channel.close();
+    ingestor in(channel, GetParam());
+    auto seen = std::make_shared<acks>();
+    auto b = make_batch("late", 2, seen);
+    int room_calls = 0;
+    ASSERT_EQ(in.submit(b, [&room_calls] { ++room_calls; }), ingestor::outcome::closed);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(b->req_guid, "late");
+    EXPECT_TRUE(seen->results.empty());
+    EXPECT_EQ(room_calls, 0);
+    EXPECT_EQ(channel.size(), 0u);
+
+    batch::fail(std::move(b), {errc::shutting_down, "closing"});
+    ASSERT_EQ(seen->results.size(), 1u);
+    EXPECT_EQ(seen->results[0].error, errc::shutting_down);
+    EXPECT_EQ(in.undelivered_after_ack(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(ingestor, ingestor_in_both_modes,
+                         ::testing::Values(config::ack_mode::on_accept,
+                                           config::ack_mode::on_delivery),
+                         [](const auto& info) {
+                             return info.param == config::ack_mode::on_accept
+                                        ? std::string("on_accept")
+                                        : std::string("on_delivery");
+                         });
+
+}  // namespace
+}  // namespace raccoon::core
