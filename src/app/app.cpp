@@ -1,6 +1,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -90,6 +91,10 @@ int run(const config::settings& settings) {
         if (!error) stop_signal.set_value(number);
     });
 
+    // Keeps the io threads running while a drain leaves no I/O pending (the
+    // acceptor closed, each connection waiting for its ack): the acks posted
+    // later must still be written.
+    auto io_work = net::make_work_guard(io);
     std::vector<std::thread> io_threads;
     for (int i = 0; i < threads; ++i) {
         io_threads.emplace_back([&io, i] {
