@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <raccoon/config/settings.hpp>
@@ -308,12 +309,18 @@ void flatten_yaml(const YAML::Node& node, const std::string& prefix, raw_values&
 }
 
 raw_values read_file(const std::string& path) {
+    // yaml-cpp opens a directory and then throws from its first read, leaking
+    // its buffer; refuse it before.
+    std::error_code ignored;
+    if (std::filesystem::is_directory(path, ignored)) {
+        throw invalid_setting("--config", path, "a readable YAML file, not a directory");
+    }
     raw_values values;
     try {
         flatten_yaml(YAML::LoadFile(path), "", values);
     } catch (const std::exception& e) {
         // YAML::Exception for bad syntax or a value of the wrong shape;
-        // std::ios_base::failure when the path is a directory.
+        // std::ios_base::failure when the file cannot be read.
         throw invalid_setting("--config", path,
                               std::string("a readable YAML file (") + e.what() + ")");
     }

@@ -609,6 +609,8 @@ TEST(ConfigValidation, DirectoryIsNotAConfigFile) {
     auto failure = load_error({"--config", directory}, kafka_env());
     ASSERT_TRUE(failure) << "a directory was read as an empty config file";
     EXPECT_EQ(failure->key, "--config");
+    EXPECT_THAT(failure->message, HasSubstr("\"" + directory + "\""));
+    EXPECT_THAT(failure->message, HasSubstr("directory"));
 }
 
 TEST(ConfigValidation, MalformedYaml) {
