@@ -1,0 +1,357 @@
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <raccoon/config/settings.hpp>
+#include <raccoon/core/batch.hpp>
+#include <raccoon/core/error.hpp>
+#include <raccoon/publisher/kafka/kafka_publisher.hpp>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace raccoon::publisher::kafka {
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+using client_properties = std::map<std::string, std::string>;
+
+constexpr auto deadline_for_test = 20s;
+// Kafka's ApiKey of a ProduceRequest.
+constexpr std::int16_t produce_api_key = 0;
+
+// A mock cluster of librdkafka's own, on a handle of its own, so the
+// publisher under test is configured exactly as in production: by bootstrap.servers.
+class mock_cluster {
+ public:
+    explicit mock_cluster(int brokers = 1) {
+        char error[512];
+        rd_kafka_conf_t* conf = rd_kafka_conf_new();
+        rd_kafka_conf_set(conf, "log_level", "3", error, sizeof error);
+        owner_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+        if (owner_ == nullptr) throw std::runtime_error(error);
+        cluster_ = rd_kafka_mock_cluster_new(owner_, brokers);
+        if (cluster_ == nullptr) throw std::runtime_error("cannot start a mock cluster");
+    }
+
+    ~mock_cluster() {
+        rd_kafka_mock_cluster_destroy(cluster_);
+        rd_kafka_destroy(owner_);
+    }
+
+    mock_cluster(const mock_cluster&) = delete;
+    mock_cluster& operator=(const mock_cluster&) = delete;
+
+    std::string bootstrap() const { return rd_kafka_mock_cluster_bootstraps(cluster_); }
+    rd_kafka_mock_cluster_t* get() const { return cluster_; }
+
+    void create_topic(const std::string& topic, int partitions) {
+        ASSERT_EQ(rd_kafka_mock_topic_create(cluster_, topic.c_str(), partitions, 1),
+                  RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+
+    // Every message value on `topic`, read from the beginning of each of its
+    // partitions until `expected` arrived or the deadline passed.
+    std::multiset<std::string> read(const std::string& topic, int partitions,
+                                    std::size_t expected) const {
+        char error[512];
+        rd_kafka_conf_t* conf = rd_kafka_conf_new();
+        rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap().c_str(), error, sizeof error);
+        rd_kafka_conf_set(conf, "group.id", "reader", error, sizeof error);
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", error, sizeof error);
+        rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
+        if (consumer == nullptr) throw std::runtime_error(error);
+        rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_new(partitions);
+        for (int p = 0; p < partitions; ++p) {
+            rd_kafka_topic_partition_list_add(assignment, topic.c_str(), p)->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
+        }
+        rd_kafka_assign(consumer, assignment);
+        rd_kafka_topic_partition_list_destroy(assignment);
+
+        std::multiset<std::string> values;
+        const auto until = steady::now() + deadline_for_test;
+        while (values.size() < expected && steady::now() < until) {
+            rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer, 100);
+            if (message == nullptr) continue;
+            if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                values.emplace(static_cast<const char*>(message->payload), message->len);
+            }
+            rd_kafka_message_destroy(message);
+        }
+        rd_kafka_consumer_close(consumer);
+        rd_kafka_destroy(consumer);
+        return values;
+    }
+
+ private:
+    rd_kafka_t* owner_ = nullptr;
+    rd_kafka_mock_cluster_t* cluster_ = nullptr;
+};
+
+// The outcome of a batch, awaited from the test thread.
+class completion_probe {
+ public:
+    core::batch::completion completion() {
+        return [self = state_](const core::batch_result& result) {
+            {
+                std::lock_guard lock(self->mutex);
+                self->results.push_back(result);
+            }
+            self->changed.notify_all();
+        };
+    }
+
+    // The result once the batch completed, or nullopt at the deadline.
+    std::optional<core::batch_result> wait(std::chrono::milliseconds timeout = deadline_for_test) {
+        std::unique_lock lock(state_->mutex);
+        if (!state_->changed.wait_for(lock, timeout, [&] { return !state_->results.empty(); })) {
+            return std::nullopt;
+        }
+        return state_->results.front();
+    }
+
+    std::size_t calls() const {
+        std::lock_guard lock(state_->mutex);
+        return state_->results.size();
+    }
+
+ private:
+    struct state {
+        std::mutex mutex;
+        std::condition_variable changed;
+        std::vector<core::batch_result> results;
+    };
+    std::shared_ptr<state> state_ = std::make_shared<state>();
+};
+
+// Topic names outlive the batches: the worker's topic_router owns them in production.
+std::unique_ptr<core::batch> make_batch(const std::vector<const std::string*>& topics,
+                                        const std::string& payload_prefix,
+                                        completion_probe& probe) {
+    auto b = std::make_unique<core::batch>();
+    b->req_guid = payload_prefix;
+    for (std::size_t i = 0; i < topics.size(); ++i) {
+        core::event e;
+        e.type = "click";
+        e.bytes = payload_prefix + "-" + std::to_string(i);
+        e.topic = topics[i];
+        b->events.push_back(std::move(e));
+    }
+    b->set_completion(probe.completion());
+    return b;
+}
+
+std::unique_ptr<core::batch> make_batch(const std::string& topic, std::size_t events,
+                                        const std::string& payload_prefix,
+                                        completion_probe& probe) {
+    return make_batch(std::vector<const std::string*>(events, &topic), payload_prefix, probe);
+}
+
+client_properties quiet(client_properties properties) {
+    properties.emplace("log_level", "3");
+    return properties;
+}
+
+TEST(kafka_publisher, delivers_every_event_and_completes_the_batch_ok) {
+    mock_cluster cluster;
+    const std::string topic = "clickstream-click-log";
+    cluster.create_topic(topic, 3);
+    kafka_publisher publisher(quiet({{"bootstrap.servers", cluster.bootstrap()}}));
+    EXPECT_EQ(publisher.name(), "kafka");
+
+    completion_probe probe;
+    publisher.publish(make_batch(topic, 50, "ok", probe));
+    auto result = probe.wait();
+    ASSERT_TRUE(result.has_value()) << "the batch never completed";
+    EXPECT_TRUE(result->ok()) << result->error.message() << ": " << result->detail;
+    EXPECT_EQ(publisher.flush(5s), 0u);
+    EXPECT_EQ(probe.calls(), 1u);
+
+    std::multiset<std::string> expected;
+    for (int i = 0; i < 50; ++i) expected.insert("ok-" + std::to_string(i));
+    EXPECT_EQ(cluster.read(topic, 3, expected.size()), expected);
+}
+
+TEST(kafka_publisher, concurrent_publishers_complete_every_batch_once) {
+    constexpr int threads = 4;
+    constexpr int batches_per_thread = 50;
+    constexpr int events_per_batch = 10;
+    mock_cluster cluster;
+    const std::string topic = "many";
+    cluster.create_topic(topic, 4);
+    kafka_publisher publisher(quiet({{"bootstrap.servers", cluster.bootstrap()}}));
+
+    std::vector<completion_probe> probes(threads * batches_per_thread);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            for (int i = 0; i < batches_per_thread; ++i) {
+                const int index = t * batches_per_thread + i;
+                publisher.publish(make_batch(topic, events_per_batch, "b" + std::to_string(index),
+                                             probes[static_cast<std::size_t>(index)]));
+            }
+        });
+    }
+    for (auto& worker : workers) worker.join();
+    for (auto& probe : probes) {
+        auto result = probe.wait();
+        ASSERT_TRUE(result.has_value());
+        EXPECT_TRUE(result->ok()) << result->detail;
+    }
+    EXPECT_EQ(publisher.flush(5s), 0u);
+    for (auto& probe : probes) EXPECT_EQ(probe.calls(), 1u);
+}
+
+TEST(kafka_publisher, full_queue_waits_for_room_and_loses_nothing) {
+    constexpr std::size_t events = 300;
+    mock_cluster cluster;
+    const std::string topic = "small-queue";
+    cluster.create_topic(topic, 2);
+    kafka_publisher publisher(quiet({{"bootstrap.servers", cluster.bootstrap()},
+                                     {"queue.buffering.max.messages", "10"},
+                                     {"linger.ms", "1"}}));
+    completion_probe probe;
+    publisher.publish(make_batch(topic, events, "q", probe));
+    auto result = probe.wait();
+    ASSERT_TRUE(result.has_value());
+    EXPECT_TRUE(result->ok()) << result->detail;
+    EXPECT_EQ(publisher.flush(5s), 0u);
+    EXPECT_EQ(cluster.read(topic, 2, events).size(), events);
+}
+
+TEST(kafka_publisher, batch_with_a_failing_event_fails_with_librdkafkas_reason) {
+    // Each topic on its own broker, so only the denied topic's ProduceRequest fails.
+    mock_cluster cluster(2);
+    const std::string good = "good";
+    const std::string denied = "denied";
+    cluster.create_topic(good, 1);
+    cluster.create_topic(denied, 1);
+    ASSERT_EQ(rd_kafka_mock_partition_set_leader(cluster.get(), good.c_str(), 0, 1),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_EQ(rd_kafka_mock_partition_set_leader(cluster.get(), denied.c_str(), 0, 2),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_EQ(
+        rd_kafka_mock_broker_push_request_error_rtts(
+            cluster.get(), 2, produce_api_key, 1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, 0),
+        RD_KAFKA_RESP_ERR_NO_ERROR);
+    kafka_publisher publisher(quiet({{"bootstrap.servers", cluster.bootstrap()},
+                                     {"message.timeout.ms", "5000"},
+                                     {"retries", "0"}}));
+
+    completion_probe probe;
+    publisher.publish(make_batch({&good, &denied, &good}, "mixed", probe));
+    auto result = probe.wait();
+    ASSERT_TRUE(result.has_value());
+    EXPECT_EQ(result->error, core::errc::publish_failed);
+    EXPECT_EQ(result->detail, rd_kafka_err2str(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED));
+
+    // The healthy topic's events were delivered all the same.
+    EXPECT_EQ(cluster.read(good, 1, 2), (std::multiset<std::string>{"mixed-0", "mixed-2"}));
+    EXPECT_EQ(publisher.flush(5s), 0u);
+    EXPECT_EQ(probe.calls(), 1u);
+}
+
+TEST(kafka_publisher, broker_error_on_produce_fails_the_batch_then_recovers) {
+    mock_cluster cluster;
+    const std::string topic = "flaky";
+    cluster.create_topic(topic, 1);
+    kafka_publisher publisher(quiet({{"bootstrap.servers", cluster.bootstrap()},
+                                     {"message.timeout.ms", "5000"},
+                                     {"retries", "0"},
+                                     {"linger.ms", "50"}}));
+    // Warm up so the next batch goes out in one ProduceRequest, the one that fails.
+    completion_probe warm;
+    publisher.publish(make_batch(topic, 1, "warm", warm));
+    ASSERT_TRUE(warm.wait().has_value());
+
+    rd_kafka_mock_push_request_errors(cluster.get(), produce_api_key, 1,
+                                      RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+    completion_probe failing;
+    publisher.publish(make_batch(topic, 5, "fail", failing));
+    auto result = failing.wait();
+    ASSERT_TRUE(result.has_value());
+    EXPECT_EQ(result->error, core::errc::publish_failed);
+    EXPECT_EQ(result->detail, rd_kafka_err2str(RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS));
+
+    completion_probe after;
+    publisher.publish(make_batch(topic, 5, "after", after));
+    result = after.wait();
+    ASSERT_TRUE(result.has_value());
+    EXPECT_TRUE(result->ok()) << result->detail;
+    EXPECT_EQ(publisher.flush(5s), 0u);
+}
+
+TEST(kafka_publisher, refused_property_throws_naming_its_setting) {
+    try {
+        kafka_publisher publisher(client_properties{{"no.such.property", "1"}});
+        FAIL() << "librdkafka accepted an unknown property";
+    } catch (const config::invalid_setting& e) {
+        EXPECT_EQ(e.key(), "PUBLISHER_KAFKA_CLIENT_NO_SUCH_PROPERTY");
+        EXPECT_NE(std::string(e.what()).find("PUBLISHER_KAFKA_CLIENT_NO_SUCH_PROPERTY"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
+TEST(kafka_publisher, refused_value_throws_naming_its_setting) {
+    EXPECT_THROW(kafka_publisher(client_properties{{"acks", "not-a-number"}}),
+                 config::invalid_setting);
+    try {
+        kafka_publisher publisher(client_properties{{"queue.buffering.max.messages", "-5"}});
+        FAIL() << "librdkafka accepted a negative queue size";
+    } catch (const config::invalid_setting& e) {
+        EXPECT_EQ(e.key(), "PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MESSAGES");
+    }
+}
+
+TEST(kafka_publisher, flush_with_an_unreachable_broker_fails_pending_events_and_counts_them) {
+    kafka_publisher publisher(quiet({{"bootstrap.servers", "127.0.0.1:1"}}));
+    const std::string topic = "nowhere";
+    completion_probe probe;
+    publisher.publish(make_batch(topic, 7, "lost", probe));
+    EXPECT_FALSE(probe.wait(100ms).has_value()) << "nothing can be delivered yet";
+
+    const auto start = steady::now();
+    EXPECT_EQ(publisher.flush(300ms), 7u);
+    EXPECT_LT(steady::now() - start, 10s);
+
+    auto result = probe.wait();
+    ASSERT_TRUE(result.has_value()) << "flush left the batch without an outcome";
+    EXPECT_EQ(result->error, core::errc::publish_failed);
+    EXPECT_FALSE(result->detail.empty());
+    EXPECT_EQ(probe.calls(), 1u);
+}
+
+TEST(kafka_publisher, stop_waiting_fails_what_a_full_queue_cannot_take) {
+    kafka_publisher publisher(
+        quiet({{"bootstrap.servers", "127.0.0.1:1"}, {"queue.buffering.max.messages", "2"}}));
+    const std::string topic = "nowhere";
+    completion_probe probe;
+    auto publishing = std::async(std::launch::async,
+                                 [&] { publisher.publish(make_batch(topic, 5, "full", probe)); });
+    // The queue holds 2 of the 5 events and no broker makes room: publish() must wait, not drop.
+    EXPECT_EQ(publishing.wait_for(200ms), std::future_status::timeout);
+    publisher.stop_waiting();
+    ASSERT_EQ(publishing.wait_for(deadline_for_test), std::future_status::ready);
+    EXPECT_EQ(probe.calls(), 0u) << "the 2 queued events are still pending";
+
+    EXPECT_EQ(publisher.flush(100ms), 2u);
+    auto result = probe.wait();
+    ASSERT_TRUE(result.has_value());
+    EXPECT_EQ(result->error, core::errc::publish_failed);
+    EXPECT_EQ(result->detail, rd_kafka_err2str(RD_KAFKA_RESP_ERR__QUEUE_FULL));
+    EXPECT_EQ(probe.calls(), 1u);
+}
+
+}  // namespace
+}  // namespace raccoon::publisher::kafka
