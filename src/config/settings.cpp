@@ -30,6 +30,8 @@ std::int64_t parse_integer(const std::string& key, const std::string& value, std
     std::int64_t parsed = 0;
     const char* first = value.data();
     const char* last = value.data() + value.size();
+    // Go's strconv.Atoi, which upstream parses integers with, takes a leading '+'.
+    if (value.size() > 1 && value[0] == '+' && value[1] != '-') ++first;
     auto [end, error] = std::from_chars(first, last, parsed);
     if (error != std::errc{} || end != last) {
         throw invalid_setting(key, value,
@@ -45,8 +47,9 @@ std::int64_t parse_integer(const std::string& key, const std::string& value, std
 bool parse_bool(const std::string& key, const std::string& value) {
     std::string lower = value;
     std::ranges::transform(lower, lower.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (lower == "true" || lower == "1") return true;
-    if (lower == "false" || lower == "0") return false;
+    // Go's strconv.ParseBool, which upstream parses booleans with, also takes t and f.
+    if (lower == "true" || lower == "t" || lower == "1") return true;
+    if (lower == "false" || lower == "f" || lower == "0") return false;
     throw invalid_setting(key, value, "true or false");
 }
 

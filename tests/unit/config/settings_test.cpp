@@ -379,10 +379,11 @@ TEST(ConfigValues, KafkaClientSettingsFromNestedYaml) {
 }
 
 TEST(ConfigValues, BooleansAcceptTheirUsualSpellings) {
-    for (const std::string yes : {"true", "TRUE", "True", "1"}) {
+    // Everything Go's strconv.ParseBool takes, as upstream does.
+    for (const std::string yes : {"true", "TRUE", "True", "1", "t", "T"}) {
         EXPECT_TRUE(load({}, kafka_env({{"SERVER_CORS_ENABLED", yes}})).server.cors.enabled) << yes;
     }
-    for (const std::string no : {"false", "FALSE", "False", "0"}) {
+    for (const std::string no : {"false", "FALSE", "False", "0", "f", "F"}) {
         EXPECT_FALSE(load({}, kafka_env({{"SERVER_WEBSOCKET_CHECK_ORIGIN", no}}))
                          .server.websocket_check_origin)
             << no;
@@ -413,6 +414,17 @@ TEST(ConfigValues, RangeEdgesAreAccepted) {
     EXPECT_EQ(s.server.grpc_port, 1);
     EXPECT_EQ(s.worker.buffer_channel_size, 1u);
     EXPECT_EQ(s.server.websocket_ping_interval, milliseconds(59999));
+}
+
+TEST(ConfigValues, IntegersTakeASignAsGoDoes) {
+    // Go's strconv.Atoi, which upstream parses integers with, takes "+9000".
+    settings s = load({"--SERVER_WEBSOCKET_PORT=+9000"}, kafka_env({{"WORKER_POOL_SIZE", "+3"}}));
+    EXPECT_EQ(s.server.websocket_port, 9000);
+    EXPECT_EQ(s.worker.pool_size, 3);
+    EXPECT_TRUE(load_error({"--SERVER_WEBSOCKET_PORT=+"}, kafka_env()));
+    EXPECT_TRUE(load_error({"--SERVER_WEBSOCKET_PORT=++9000"}, kafka_env()));
+    EXPECT_TRUE(load_error({"--SERVER_WEBSOCKET_PORT=+-9000"}, kafka_env()));
+    EXPECT_TRUE(load_error({"--SERVER_WEBSOCKET_PORT= 9000"}, kafka_env()));
 }
 
 TEST(ConfigValues, PatternWithoutPlaceholderIsOneTopic) {
