@@ -181,7 +181,7 @@ std::string encode_response(const response& r, wire_format format) {
         message.set_code(static_cast<pb::Code>(r.code));
         message.set_sent_time(r.sent_time_seconds);
         message.set_reason(r.reason);
-        (*message.mutable_data())["req_guid"] = r.req_guid;
+        if (r.req_guid) (*message.mutable_data())["req_guid"] = *r.req_guid;
         return message.SerializeAsString();
     }
     nlohmann::ordered_json document;
@@ -189,7 +189,7 @@ std::string encode_response(const response& r, wire_format format) {
     document["code"] = static_cast<int>(r.code);
     if (r.sent_time_seconds != 0) document["sent_time"] = r.sent_time_seconds;
     if (!r.reason.empty()) document["reason"] = r.reason;
-    document["data"] = nlohmann::ordered_json{{"req_guid", r.req_guid}};
+    if (r.req_guid) document["data"] = nlohmann::ordered_json{{"req_guid", *r.req_guid}};
     return document.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 

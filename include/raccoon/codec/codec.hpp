@@ -45,7 +45,8 @@ struct response {
     response_code code = response_code::ok;
     std::int64_t sent_time_seconds = 0;
     std::string reason;
-    std::string req_guid;
+    // Sent as data.req_guid; absent only in a connection refusal, which has no data.
+    std::optional<std::string> req_guid = std::string();
 };
 
 // A response for `req_guid` that reports `result`, stamped with the time now.

@@ -41,6 +41,7 @@ struct server_settings {
     milliseconds websocket_pong_wait_interval{60000};
     milliseconds websocket_write_wait_interval{5000};
     int websocket_pinger_size = 1;
+    std::size_t websocket_max_queued_acks = 1000;
     bool websocket_check_origin = true;
     std::string conn_id_header;
     std::string conn_group_header;

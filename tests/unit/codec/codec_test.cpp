@@ -398,6 +398,21 @@ TEST(CodecEncodeResponse, JsonKeepsEmptyReqGuid) {
         R"({"status":2,"code":2,"sent_time":5,"reason":"bad request","data":{"req_guid":""}})");
 }
 
+TEST(CodecEncodeResponse, RefusalWithoutReqGuidHasNoData) {
+    response refusal;
+    refusal.success = false;
+    refusal.code = response_code::max_user_limit_reached;
+    refusal.sent_time_seconds = 9;
+    refusal.reason = "already connected";
+    refusal.req_guid.reset();
+    pb::SendEventResponse parsed;
+    ASSERT_TRUE(parsed.ParseFromString(encode_response(refusal, wire_format::protobuf)));
+    EXPECT_EQ(parsed.code(), pb::CODE_MAX_USER_LIMIT_REACHED);
+    EXPECT_EQ(parsed.data_size(), 0);
+    EXPECT_EQ(encode_response(refusal, wire_format::json),
+              R"({"status":2,"code":5,"sent_time":9,"reason":"already connected"})");
+}
+
 TEST(CodecEncodeResponse, JsonEscapesAndSurvivesBadUtf8) {
     response r;
     r.success = false;

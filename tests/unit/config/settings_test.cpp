@@ -90,6 +90,7 @@ std::string describe(const settings& s) {
         << s.server.websocket_pong_wait_interval.count() << "\n"
         << s.server.websocket_write_wait_interval.count() << "\n"
         << s.server.websocket_pinger_size << "\n"
+        << s.server.websocket_max_queued_acks << "\n"
         << s.server.websocket_check_origin << "\n"
         << s.server.conn_id_header << "\n"
         << s.server.conn_group_header << "\n"
@@ -137,6 +138,7 @@ const std::vector<std::pair<std::string, std::string>>& default_table() {
         {"SERVER_WEBSOCKET_PONG_WAIT_INTERVAL_MS", "60000"},
         {"SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS", "5000"},
         {"SERVER_WEBSOCKET_PINGER_SIZE", "1"},
+        {"SERVER_WEBSOCKET_MAX_QUEUED_ACKS", "1000"},
         {"SERVER_WEBSOCKET_CHECK_ORIGIN", "true"},
         {"SERVER_WEBSOCKET_CONN_ID_HEADER", "X-User-ID"},
         {"SERVER_WEBSOCKET_CONN_GROUP_HEADER", ""},
@@ -185,6 +187,7 @@ TEST(ConfigDefaults, MatchTheUpstreamTable) {
     EXPECT_EQ(s.server.websocket_pong_wait_interval, milliseconds(60000));
     EXPECT_EQ(s.server.websocket_write_wait_interval, milliseconds(5000));
     EXPECT_EQ(s.server.websocket_pinger_size, 1);
+    EXPECT_EQ(s.server.websocket_max_queued_acks, 1000u);
     EXPECT_TRUE(s.server.websocket_check_origin);
     EXPECT_EQ(s.server.conn_id_header, "X-User-ID");
     EXPECT_EQ(s.server.conn_group_header, "");
