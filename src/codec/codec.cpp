@@ -80,49 +80,51 @@ std::expected<std::unique_ptr<core::batch>, decode_error> decode_json(std::strin
         return std::unexpected(decode_error{"body is not a JSON object"});
     }
     auto b = std::make_unique<core::batch>();
+    auto fail = [&b](std::string reason) {
+        return std::unexpected(decode_error{std::move(reason), b->req_guid});
+    };
     if (const json* guid = field(document, "req_guid", "reqGuid")) {
         if (!guid->is_string()) return std::unexpected(decode_error{"req_guid is not a string"});
         b->req_guid = guid->get<std::string>();
     }
     if (const json* sent = field(document, "sent_time", "sentTime")) {
         if (!sent->is_object()) {
-            return std::unexpected(
-                decode_error{"sent_time is not an object of seconds and nanos"});
+            return fail("sent_time is not an object of seconds and nanos");
         }
         if (const json* seconds = field(*sent, "seconds", "")) {
             auto value = json_integer(*seconds);
-            if (!value) return std::unexpected(decode_error{"sent_time.seconds is not an integer"});
+            if (!value) return fail("sent_time.seconds is not an integer");
             b->sent_time_seconds = *value;
         }
         if (const json* nanos = field(*sent, "nanos", "")) {
             auto value = json_integer(*nanos);
             if (!value || *value < 0 || *value > 999'999'999) {
-                return std::unexpected(decode_error{"sent_time.nanos is not 0 to 999999999"});
+                return fail("sent_time.nanos is not 0 to 999999999");
             }
             b->sent_time_nanos = static_cast<std::int32_t>(*value);
         }
     }
     if (const json* events = field(document, "events", "")) {
-        if (!events->is_array()) return std::unexpected(decode_error{"events is not an array"});
+        if (!events->is_array()) return fail("events is not an array");
         b->events.reserve(events->size());
         for (const json& e : *events) {
             if (!e.is_object()) {
-                return std::unexpected(decode_error{"an event is not a JSON object"});
+                return fail("an event is not a JSON object");
             }
             core::event decoded;
             if (const json* type = field(e, "type", "")) {
                 if (!type->is_string()) {
-                    return std::unexpected(decode_error{"an event's type is not a string"});
+                    return fail("an event's type is not a string");
                 }
                 decoded.type = type->get<std::string>();
             }
             if (const json* bytes = field(e, "event_bytes", "eventBytes")) {
                 if (!bytes->is_string()) {
-                    return std::unexpected(decode_error{"an event's event_bytes is not a string"});
+                    return fail("an event's event_bytes is not a string");
                 }
                 auto raw = base64_decode(bytes->get_ref<const std::string&>());
                 if (!raw) {
-                    return std::unexpected(decode_error{"an event's event_bytes is not base64"});
+                    return fail("an event's event_bytes is not base64");
                 }
                 decoded.bytes = std::move(*raw);
             }
@@ -152,7 +154,7 @@ std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::st
                                                                          wire_format format) {
     auto decoded = format == wire_format::protobuf ? decode_protobuf(body) : decode_json(body);
     if (decoded && (*decoded)->events.empty()) {
-        return std::unexpected(decode_error{"request has no events"});
+        return std::unexpected(decode_error{"request has no events", (*decoded)->req_guid});
     }
     return decoded;
 }

@@ -88,26 +88,27 @@ def test_undecodable_proto_is_400(server):
 
 
 @pytest.mark.parametrize(
-    "body",
+    "body, readable_guid",
     [
-        '{"req_guid": "x", "events": [',
-        "not json at all",
-        '["an", "array"]',
-        '{"req_guid": "x", "events": [{"type": "t", "event_bytes": "!!!not base64"}]}',
-        '{"req_guid": 7, "events": [{"type": "t", "event_bytes": "AA=="}]}',
+        ('{"req_guid": "x", "events": [', ""),
+        ("not json at all", ""),
+        ('["an", "array"]', ""),
+        ('{"req_guid": "x", "events": [{"type": "t", "event_bytes": "!!!not base64"}]}', "x"),
+        ('{"req_guid": 7, "events": [{"type": "t", "event_bytes": "AA=="}]}', ""),
     ],
     ids=["truncated", "text", "array", "bad-base64", "guid-number"],
 )
-def test_invalid_json_is_400(server, body):
+def test_invalid_json_is_400(server, body, readable_guid):
+    # The answer names the request when its req_guid could be read.
     resp = post_events(server.events_url, "json", body)
-    decoded = assert_error(resp, 400, CODE_BAD_REQUEST, "json", req_guid="")
+    decoded = assert_error(resp, 400, CODE_BAD_REQUEST, "json", req_guid=readable_guid)
     assert decoded.keys_in_order == ("status", "code", "sent_time", "reason", "data")
 
 
 @pytest.mark.parametrize("fmt", ["proto", "json"])
 def test_no_events_is_400(server, fmt):
     resp = post_events(server.events_url, fmt, encode_request(fmt, [], "g-empty"))
-    assert_error(resp, 400, CODE_BAD_REQUEST, fmt)
+    assert_error(resp, 400, CODE_BAD_REQUEST, fmt, req_guid="g-empty")
     resp = post_events(server.events_url, fmt, b"" if fmt == "proto" else "{}")
     assert_error(resp, 400, CODE_BAD_REQUEST, fmt)
 

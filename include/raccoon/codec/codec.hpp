@@ -23,6 +23,9 @@ std::string_view content_type_of(wire_format format) noexcept;
 // Why a request could not be decoded, said for the client.
 struct decode_error {
     std::string reason;
+    // The request's req_guid when it could be read before the error, so the
+    // answer can name the request; empty otherwise.
+    std::string req_guid = {};
 };
 
 // Decodes a SendEventRequest; the events' bytes are moved, not copied, into

@@ -118,7 +118,7 @@ void http_session::handle_events(const request& req) {
     auto decoded = codec::decode_request(req.body(), format_);
     if (!decoded) {
         return answer_events({core::make_error_code(core::errc::bad_request), decoded.error().reason},
-                             "");
+                             decoded.error().req_guid);
     }
     std::unique_ptr<core::batch> b = std::move(*decoded);
     const auto& settings = context_->settings;

@@ -325,6 +325,20 @@ TEST(CodecContentType, ContentTypeOfRoundTrips) {
     }
 }
 
+TEST(CodecDecodeJson, ErrorNamesTheReqGuidItCouldRead) {
+    auto bad_event = decode_request(R"({"req_guid":"g-7","events":[{"type":1}]})", wire_format::json);
+    ASSERT_FALSE(bad_event.has_value());
+    EXPECT_EQ(bad_event.error().req_guid, "g-7");
+
+    auto no_events = decode_request(R"({"reqGuid":"g-8","events":[]})", wire_format::json);
+    ASSERT_FALSE(no_events.has_value());
+    EXPECT_EQ(no_events.error().req_guid, "g-8");
+
+    auto unreadable = decode_request(R"({"req_guid":5})", wire_format::json);
+    ASSERT_FALSE(unreadable.has_value());
+    EXPECT_EQ(unreadable.error().req_guid, "");
+}
+
 // ---- responses ----------------------------------------------------------------
 
 TEST(CodecEncodeResponse, ProtobufParsesBack) {
