@@ -12,6 +12,7 @@ packages=(
     clang-format kcat curl
     default-jre-headless maven
     python3 python3-pytest python3-protobuf python3-requests python3-confluent-kafka
+    python3-websockets
 )
 
 missing=()

@@ -159,7 +159,7 @@ std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::st
     return decoded;
 }
 
-response response_for(const core::batch_result& result, std::string req_guid) {
+response response_for(const core::batch_result& result, std::optional<std::string> req_guid) {
     response r;
     r.success = result.ok();
     r.code = wire_status_for(result.error).code;

@@ -53,7 +53,7 @@ struct response {
 };
 
 // A response for `req_guid` that reports `result`, stamped with the time now.
-response response_for(const core::batch_result& result, std::string req_guid);
+response response_for(const core::batch_result& result, std::optional<std::string> req_guid);
 
 std::string encode_response(const response& r, wire_format format);
 

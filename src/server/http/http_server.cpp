@@ -16,7 +16,9 @@ struct http_server::state : std::enable_shared_from_this<http_server::state> {
     state(net::io_context& io, const config::server_settings& settings, core::ingestor& ingestor)
         : io(io),
           acceptor(net::make_strand(io)),
-          context(std::make_shared<server_context>(settings, ingestor)) {}
+          context(std::make_shared<server_context>(
+              settings, ingestor,
+              std::make_shared<pinger>(net::make_strand(io), settings.websocket_ping_interval))) {}
 
     void do_accept() {
         acceptor.async_accept(net::make_strand(io), [self = shared_from_this()](
@@ -55,6 +57,7 @@ void http_server::start() {
     acceptor.bind(endpoint);
     acceptor.listen(net::socket_base::max_listen_connections);
     state_->do_accept();
+    state_->context->ping_wheel->start();
 }
 
 std::uint16_t http_server::port() const { return state_->acceptor.local_endpoint().port(); }
@@ -65,19 +68,20 @@ void http_server::shutdown() {
         boost::system::error_code ignored;
         s->acceptor.close(ignored);
     });
-    std::vector<std::shared_ptr<http_session>> open;
+    std::vector<std::shared_ptr<connection>> open;
     {
-        std::lock_guard lock(state_->context->sessions_mutex);
-        for (auto& [key, weak] : state_->context->sessions) {
-            if (auto session = weak.lock()) open.push_back(std::move(session));
+        std::lock_guard lock(state_->context->connections_mutex);
+        for (auto& [key, weak] : state_->context->connections) {
+            if (auto c = weak.lock()) open.push_back(std::move(c));
         }
     }
-    for (auto& session : open) session->shutdown();
+    for (auto& c : open) c->shutdown();
+    state_->context->ping_wheel->stop();
 }
 
 std::size_t http_server::open_connections() const {
-    std::lock_guard lock(state_->context->sessions_mutex);
-    return state_->context->sessions.size();
+    std::lock_guard lock(state_->context->connections_mutex);
+    return state_->context->connections.size();
 }
 
 }  // namespace raccoon::server::http

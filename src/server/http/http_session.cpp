@@ -1,7 +1,10 @@
 #include "http_session.hpp"
 
+#include "websocket_session.hpp"
+
 #include <spdlog/spdlog.h>
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <raccoon/core/error.hpp>
@@ -11,6 +14,7 @@ namespace raccoon::server::http {
 namespace beast = boost::beast;
 namespace beast_http = boost::beast::http;
 namespace net = boost::asio;
+namespace websocket = boost::beast::websocket;
 
 namespace {
 
@@ -24,26 +28,28 @@ std::string_view path_of(std::string_view target) {
     return target.substr(0, target.find('?'));
 }
 
+// As gorilla/websocket's default check, which upstream uses: a browser's Origin
+// must name the host it connects to; a client that sends none passes.
+bool origin_matches_host(const beast_http::request_header<>& req) {
+    auto origin = req.find(beast_http::field::origin);
+    if (origin == req.end()) return true;
+    std::string_view value = origin->value();
+    auto scheme_end = value.find("://");
+    if (scheme_end == std::string_view::npos) return false;
+    std::string_view host = value.substr(scheme_end + 3);
+    host = host.substr(0, host.find('/'));
+    return boost::iequals(host, req[beast_http::field::host]);
+}
+
 }  // namespace
 
 http_session::http_session(net::ip::tcp::socket socket, std::shared_ptr<server_context> context)
     : stream_(std::move(socket)), context_(std::move(context)) {}
 
-http_session::~http_session() {
-    if (waiting_for_room_) {
-        // Only reachable when the connection died while its batch waited for room.
-        core::batch::fail(std::move(waiting_for_room_),
-                          {core::make_error_code(core::errc::shutting_down), "connection closed"});
-    }
-    std::lock_guard lock(context_->sessions_mutex);
-    context_->sessions.erase(this);
-}
+http_session::~http_session() { context_->remove_connection(this); }
 
 void http_session::start() {
-    {
-        std::lock_guard lock(context_->sessions_mutex);
-        context_->sessions.emplace(this, weak_from_this());
-    }
+    context_->add_connection(shared_from_this());
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
 }
 
@@ -80,28 +86,55 @@ void http_session::handle_request() {
     keep_alive_ = req.keep_alive();
     const std::string_view path = path_of(req.target());
 
-    auto plain = [&](beast_http::status status, std::string body) {
-        response res{status, req.version()};
-        res.set(beast_http::field::content_type, "text/plain");
-        res.body() = std::move(body);
-        context_->cors.decorate(req, res);
-        write(std::move(res));
-    };
-
     if (path == events_path) {
+        if (websocket::is_upgrade(req)) return handle_upgrade(req);
         if (req.method() == beast_http::verb::post) return handle_events(req);
         if (cors_policy::is_preflight(req)) {
             response res{beast_http::status::no_content, req.version()};
             context_->cors.answer_preflight(req, res);
             return write(std::move(res));
         }
-        return plain(beast_http::status::method_not_allowed, "use POST\n");
+        return answer_plain(beast_http::status::method_not_allowed, "use POST\n");
     }
     if (path == ping_path &&
         (req.method() == beast_http::verb::get || req.method() == beast_http::verb::head)) {
-        return plain(beast_http::status::ok, "pong");
+        return answer_plain(beast_http::status::ok, "pong");
     }
-    plain(beast_http::status::not_found, "not found\n");
+    answer_plain(beast_http::status::not_found, "not found\n");
+}
+
+void http_session::answer_plain(beast_http::status status, std::string body) {
+    const request& req = parser_->get();
+    response res{status, req.version()};
+    res.set(beast_http::field::content_type, "text/plain");
+    res.body() = std::move(body);
+    context_->cors.decorate(req, res);
+    write(std::move(res));
+}
+
+void http_session::handle_upgrade(const request& req) {
+    const auto& settings = context_->settings;
+    keep_alive_ = false;
+    if (context_->draining) {
+        return answer_plain(beast_http::status::service_unavailable, "shutting down\n");
+    }
+    std::string_view id = req[settings.conn_id_header];
+    if (id.empty()) {
+        return answer_plain(beast_http::status::bad_request,
+                            "missing header " + settings.conn_id_header + "\n");
+    }
+    if (settings.websocket_check_origin && !origin_matches_host(req)) {
+        return answer_plain(beast_http::status::forbidden, "origin not allowed\n");
+    }
+    core::connection_identity identity{std::string(id), {}};
+    if (!settings.conn_group_header.empty()) {
+        identity.group = std::string(req[settings.conn_group_header]);
+    }
+    if (identity.group.empty()) identity.group = settings.conn_group_default;
+    busy_ = false;
+    // The WebSocket takes the connection over; this session ends with this handler.
+    std::make_shared<websocket_session>(std::move(stream_), context_, std::move(identity))
+        ->start(parser_->release());
 }
 
 void http_session::handle_events(const request& req) {

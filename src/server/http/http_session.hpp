@@ -15,15 +15,14 @@ namespace raccoon::server::http {
 // while keep-alive holds. Its handlers run on the connection's strand; acks
 // from delivery threads are posted to it. One request is in progress at a
 // time, which is what stops reading while the channel is full.
-class http_session : public std::enable_shared_from_this<http_session> {
+class http_session : public connection, public std::enable_shared_from_this<http_session> {
 public:
     http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<server_context> context);
-    ~http_session();
+    ~http_session() override;
 
     void start();
 
-    // Called on shutdown, from any thread.
-    void shutdown();
+    void shutdown() override;
 
 private:
     using request = boost::beast::http::request<boost::beast::http::string_body>;
@@ -33,6 +32,8 @@ private:
     void on_read(boost::beast::error_code error);
     void handle_request();
     void handle_events(const request& req);
+    void handle_upgrade(const request& req);
+    void answer_plain(boost::beast::http::status status, std::string body);
     void offer_batch();
     void answer_events(const core::batch_result& result, const std::string& req_guid);
     void answer_parse_error(boost::beast::error_code error);

@@ -7,25 +7,50 @@
 #include <raccoon/core/ingestor.hpp>
 #include <unordered_map>
 
+#include "connection_table.hpp"
 #include "cors.hpp"
+#include "pinger.hpp"
 
 namespace raccoon::server::http {
 
-class http_session;
+// An open connection, REST or WebSocket, as a shutdown sees it.
+class connection {
+public:
+    virtual ~connection() = default;
+    // Ends the connection gracefully; called from any thread.
+    virtual void shutdown() = 0;
+};
 
 // What every connection of one listener shares.
 struct server_context {
-    server_context(const config::server_settings& s, core::ingestor& i)
-        : settings(s), ingestor(i), cors(s) {}
+    server_context(const config::server_settings& s, core::ingestor& i,
+                   std::shared_ptr<pinger> wheel)
+        : settings(s),
+          ingestor(i),
+          cors(s),
+          websockets(static_cast<std::size_t>(s.websocket_max_conn)),
+          ping_wheel(std::move(wheel)) {}
 
     const config::server_settings settings;
     core::ingestor& ingestor;
     const cors_policy cors;
     std::atomic<bool> draining{false};
+    connection_table websockets;
+    const std::shared_ptr<pinger> ping_wheel;
 
     // Open connections, so a shutdown can reach each of them.
-    std::mutex sessions_mutex;
-    std::unordered_map<const http_session*, std::weak_ptr<http_session>> sessions;
+    std::mutex connections_mutex;
+    std::unordered_map<const connection*, std::weak_ptr<connection>> connections;
+
+    void add_connection(const std::shared_ptr<connection>& c) {
+        std::lock_guard lock(connections_mutex);
+        connections.emplace(c.get(), c);
+    }
+
+    void remove_connection(const connection* c) {
+        std::lock_guard lock(connections_mutex);
+        connections.erase(c);
+    }
 };
 
 }  // namespace raccoon::server::http

@@ -1,0 +1,293 @@
+#include "websocket_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <raccoon/core/error.hpp>
+
+namespace raccoon::server::http {
+
+namespace beast = boost::beast;
+namespace websocket = boost::beast::websocket;
+namespace net = boost::asio;
+
+namespace {
+
+// How many delivered req_guids a connection remembers for dedup; older ones
+// are forgotten first, which bounds the memory a long-lived connection holds.
+constexpr std::size_t remembered_guids = 1024;
+
+}  // namespace
+
+websocket_session::websocket_session(beast::tcp_stream&& stream,
+                                     std::shared_ptr<server_context> context,
+                                     core::connection_identity identity)
+    : ws_(std::move(stream)), context_(std::move(context)), identity_(std::move(identity)) {}
+
+websocket_session::~websocket_session() {
+    context_->remove_connection(this);
+    if (admitted_) {
+        context_->websockets.release(identity_);
+        context_->ping_wheel->remove(pinger_slot_, this);
+    }
+}
+
+void websocket_session::start(upgrade_request request) {
+    const auto& settings = context_->settings;
+    beast::get_lowest_layer(ws_).expires_never();
+    // Liveness is ours (the pinger), not Beast's idle timer.
+    websocket::stream_base::timeout timeout = websocket::stream_base::timeout::suggested(
+        beast::role_type::server);
+    timeout.idle_timeout = websocket::stream_base::none();
+    timeout.keep_alive_pings = false;
+    ws_.set_option(timeout);
+    ws_.read_message_max(settings.max_request_bytes);
+    ws_.auto_fragment(false);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(beast::http::field::server, "raccoon"); }));
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+        // Runs inside a read on the strand: any frame from the peer shows it is alive.
+        if (kind == websocket::frame_type::pong) ping_in_flight_ = false;
+        last_heard_ = core::clock::now();
+    });
+    ws_.async_accept(request, [self = shared_from_this()](beast::error_code error) {
+        self->on_accept(error);
+    });
+}
+
+void websocket_session::on_accept(beast::error_code error) {
+    if (error) return;
+    context_->add_connection(shared_from_this());
+    switch (context_->websockets.admit(identity_)) {
+        case connection_table::admission::duplicate:
+            return refuse(codec::response_code::max_user_limit_reached,
+                          "a connection with this id and group is already open");
+        case connection_table::admission::full:
+            return refuse(codec::response_code::max_connection_limit_reached,
+                          "the server holds its maximum number of connections");
+        case connection_table::admission::admitted:
+            break;
+    }
+    admitted_ = true;
+    last_heard_ = core::clock::now();
+    pinger_slot_ = context_->ping_wheel->add(shared_from_this());
+    if (context_->draining) return shutdown();
+    do_read();
+}
+
+void websocket_session::refuse(codec::response_code code, std::string reason) {
+    // Upstream clients expect the refusal as one binary SendEventResponse with
+    // no data, then a policy-violation close.
+    codec::response refusal = codec::response_for({}, std::nullopt);
+    refusal.success = false;
+    refusal.code = code;
+    refusal.reason = std::move(reason);
+    closing_ = true;
+    queue_write(codec::encode_response(refusal, codec::wire_format::protobuf), false);
+}
+
+void websocket_session::do_read() {
+    if (closing_ || waiting_for_room_) return;
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code error, std::size_t) {
+        self->on_read(error);
+    });
+}
+
+void websocket_session::on_read(beast::error_code error) {
+    if (error) {
+        // Closed by the peer, a frame over the size limit (Beast closes with
+        // 1009), a reset or our own abort: in-flight acks have nowhere to go.
+        closed_ = true;
+        return;
+    }
+    last_heard_ = core::clock::now();
+    const auto format = ws_.got_text() ? codec::wire_format::json : codec::wire_format::protobuf;
+    const auto data = buffer_.cdata();
+    handle_message({static_cast<const char*>(data.data()), data.size()}, format);
+    buffer_.consume(buffer_.size());
+    // An idle connection keeps no message buffer.
+    buffer_.shrink_to_fit();
+    do_read();
+}
+
+void websocket_session::handle_message(std::string_view message, codec::wire_format format) {
+    auto decoded = codec::decode_request(message, format);
+    if (!decoded) {
+        return queue_write(
+            codec::encode_response(
+                codec::response_for({core::make_error_code(core::errc::bad_request),
+                                     decoded.error().reason},
+                                    decoded.error().req_guid),
+                format),
+            format == codec::wire_format::json);
+    }
+    std::unique_ptr<core::batch> b = std::move(*decoded);
+    b->identity = identity_;
+
+    if (context_->settings.batch_dedup_in_connection) {
+        if (guids_delivered_.contains(b->req_guid)) {
+            return queue_write(
+                codec::encode_response(codec::response_for({}, b->req_guid), format),
+                format == codec::wire_format::json);
+        }
+        if (auto in_flight = guids_in_flight_.find(b->req_guid);
+            in_flight != guids_in_flight_.end()) {
+            // Answered with the first one's result, so a failure is not hidden.
+            in_flight->second.push_back(format);
+            return;
+        }
+        guids_in_flight_.emplace(b->req_guid, std::vector<codec::wire_format>{});
+    }
+
+    b->set_completion([self = shared_from_this(), guid = b->req_guid,
+                       format](const core::batch_result& result) mutable {
+        net::post(self->ws_.get_executor(), [self, result, guid = std::move(guid), format] {
+            self->on_batch_done(result, guid, format);
+        });
+    });
+    ++batches_in_flight_;
+    waiting_for_room_ = std::move(b);
+    offer_batch();
+}
+
+void websocket_session::offer_batch() {
+    auto on_room = [self = shared_from_this()] {
+        net::post(self->ws_.get_executor(), [self] {
+            self->offer_batch();
+            self->do_read();
+        });
+    };
+    switch (context_->ingestor.submit(waiting_for_room_, std::move(on_room))) {
+        case core::ingestor::outcome::accepted:
+        case core::ingestor::outcome::full:
+            return;
+        case core::ingestor::outcome::closed:
+            core::batch::fail(std::move(waiting_for_room_),
+                              {core::make_error_code(core::errc::shutting_down), ""});
+            return;
+    }
+}
+
+void websocket_session::on_batch_done(const core::batch_result& result,
+                                      const std::string& req_guid, codec::wire_format format) {
+    --batches_in_flight_;
+    std::vector<codec::wire_format> repeats;
+    if (context_->settings.batch_dedup_in_connection) {
+        if (auto in_flight = guids_in_flight_.find(req_guid); in_flight != guids_in_flight_.end()) {
+            repeats = std::move(in_flight->second);
+            guids_in_flight_.erase(in_flight);
+        }
+        // A failed guid is forgotten, so the client can retry it.
+        if (result.ok() && guids_delivered_.insert(req_guid).second) {
+            guids_delivered_order_.push_back(req_guid);
+            if (guids_delivered_order_.size() > remembered_guids) {
+                guids_delivered_.erase(guids_delivered_order_.front());
+                guids_delivered_order_.pop_front();
+            }
+        }
+    }
+    if (closed_) return;
+    const auto response = codec::response_for(result, req_guid);
+    queue_write(codec::encode_response(response, format), format == codec::wire_format::json);
+    for (auto repeat : repeats) {
+        queue_write(codec::encode_response(response, repeat), repeat == codec::wire_format::json);
+    }
+    if (closing_) close_when_done();
+}
+
+void websocket_session::queue_write(std::string payload, bool text) {
+    if (closed_) return;
+    if (writes_.size() - next_write_ >= context_->settings.websocket_max_queued_acks) {
+        // The client sends but does not read its acks: holding more would let
+        // it grow the server's memory without bound.
+        spdlog::debug("websocket {}: {} acks unread, closing", identity_.id,
+                      writes_.size() - next_write_);
+        return abort();
+    }
+    writes_.push_back({std::move(payload), text});
+    if (!writing_) do_write();
+}
+
+void websocket_session::do_write() {
+    if (next_write_ == writes_.size()) {
+        writes_.clear();
+        writes_.shrink_to_fit();
+        next_write_ = 0;
+        if (closing_) close_when_done();
+        return;
+    }
+    writing_ = true;
+    auto& next = writes_[next_write_];
+    ws_.text(next.text);
+    beast::get_lowest_layer(ws_).expires_after(context_->settings.websocket_write_wait_interval);
+    ws_.async_write(net::buffer(next.payload),
+                    [self = shared_from_this()](beast::error_code error, std::size_t) {
+                        self->on_write(error);
+                    });
+}
+
+void websocket_session::on_write(beast::error_code error) {
+    writing_ = false;
+    if (!ping_in_flight_) beast::get_lowest_layer(ws_).expires_never();
+    if (error) {
+        // Includes a write stalled past SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS.
+        closed_ = true;
+        return abort();
+    }
+    ++next_write_;
+    do_write();
+}
+
+void websocket_session::on_ping_due() {
+    net::dispatch(ws_.get_executor(), [self = shared_from_this()] { self->ping_if_alive(); });
+}
+
+void websocket_session::ping_if_alive() {
+    if (closed_) return;
+    const auto silent_for = core::clock::now() - last_heard_;
+    if (silent_for > context_->settings.websocket_pong_wait_interval) {
+        spdlog::debug("websocket {}: no pong for {} ms, closing", identity_.id,
+                      std::chrono::duration_cast<std::chrono::milliseconds>(silent_for).count());
+        return abort();
+    }
+    if (ping_in_flight_) return;
+    ping_in_flight_ = true;
+    beast::get_lowest_layer(ws_).expires_after(context_->settings.websocket_write_wait_interval);
+    ws_.async_ping({}, [self = shared_from_this()](beast::error_code error) {
+        if (!self->writing_) beast::get_lowest_layer(self->ws_).expires_never();
+        if (error) self->abort();
+    });
+}
+
+void websocket_session::shutdown() {
+    net::dispatch(ws_.get_executor(), [self = shared_from_this()] {
+        self->closing_ = true;
+        self->close_when_done();
+    });
+}
+
+void websocket_session::close_when_done() {
+    if (closed_ || writing_ || batches_in_flight_ > 0 || next_write_ < writes_.size()) return;
+    const bool refused = !admitted_;
+    close(refused ? websocket::close_reason(websocket::close_code::policy_error)
+                  : websocket::close_reason(websocket::close_code::going_away));
+}
+
+void websocket_session::close(websocket::close_reason reason) {
+    closed_ = true;
+    beast::get_lowest_layer(ws_).expires_after(context_->settings.websocket_write_wait_interval);
+    ws_.async_close(reason, [self = shared_from_this()](beast::error_code) {
+        beast::error_code ignored;
+        beast::get_lowest_layer(self->ws_).socket().close(ignored);
+    });
+}
+
+void websocket_session::abort() {
+    closed_ = true;
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+}
+
+}  // namespace raccoon::server::http
