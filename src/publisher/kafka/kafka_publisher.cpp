@@ -59,6 +59,9 @@ kafka_publisher::kafka_publisher(const std::map<std::string, std::string>& clien
 }
 
 kafka_publisher::~kafka_publisher() {
+    // rd_kafka_destroy() drops queued messages without a delivery report, which
+    // would leak their batches and never ack them: fail them here instead.
+    if (rd_kafka_outq_len(client_) > 0) flush(std::chrono::milliseconds(0));
     stop_polling_ = true;
     if (delivery_thread_.joinable()) delivery_thread_.join();
     rd_kafka_destroy(client_);

@@ -353,5 +353,45 @@ TEST(kafka_publisher, stop_waiting_fails_what_a_full_queue_cannot_take) {
     EXPECT_EQ(probe.calls(), 1u);
 }
 
+TEST(kafka_publisher, event_refused_at_produce_fails_its_batch_at_once) {
+    mock_cluster cluster;
+    const std::string topic = "sized";
+    cluster.create_topic(topic, 1);
+    kafka_publisher publisher(
+        quiet({{"bootstrap.servers", cluster.bootstrap()}, {"message.max.bytes", "1000"}}));
+    const std::string huge(5000, 'x');
+
+    // The oversized event first, in the middle and last: librdkafka refuses it
+    // inside publish(), while the others are delivered later from its thread.
+    for (std::size_t oversized : {0u, 1u, 2u}) {
+        SCOPED_TRACE(oversized);
+        completion_probe probe;
+        auto b = make_batch(topic, 3, "sized" + std::to_string(oversized), probe);
+        b->events[oversized].bytes = huge;
+        publisher.publish(std::move(b));
+        auto result = probe.wait();
+        ASSERT_TRUE(result.has_value());
+        EXPECT_EQ(result->error, core::errc::publish_failed);
+        EXPECT_EQ(result->detail, rd_kafka_err2str(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE));
+    }
+    EXPECT_EQ(publisher.flush(5s), 0u);
+    EXPECT_EQ(cluster.read(topic, 1, 6).size(), 6u);
+}
+
+TEST(kafka_publisher, destruction_without_flush_still_completes_pending_batches) {
+    completion_probe probe;
+    {
+        kafka_publisher publisher(quiet({{"bootstrap.servers", "127.0.0.1:1"}}));
+        const std::string topic = "nowhere";
+        publisher.publish(make_batch(topic, 3, "dropped", probe));
+        EXPECT_EQ(probe.calls(), 0u);
+    }
+    // An ack is owed for every batch taken; none may vanish with the publisher.
+    auto result = probe.wait(0ms);
+    ASSERT_TRUE(result.has_value()) << "the batch was dropped without an outcome";
+    EXPECT_EQ(result->error, core::errc::publish_failed);
+    EXPECT_EQ(probe.calls(), 1u);
+}
+
 }  // namespace
 }  // namespace raccoon::publisher::kafka
