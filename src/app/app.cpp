@@ -8,6 +8,7 @@
 #include <boost/system/system_error.hpp>
 #include <future>
 #include <raccoon/app/app.hpp>
+#include <raccoon/codec/codec.hpp>
 #include <raccoon/core/ingestor.hpp>
 #include <raccoon/core/worker_pool.hpp>
 #include <raccoon/publisher/kafka/kafka_publisher.hpp>
@@ -30,6 +31,7 @@ void configure_logging(const config::settings& settings) {
     auto logger = spdlog::stderr_color_mt("raccoon");
     spdlog::set_default_logger(logger);
     spdlog::set_level(spdlog::level::from_str(settings.log_level));
+    codec::route_protobuf_logs();
 }
 
 std::unique_ptr<publisher::publisher> make_publisher(const config::settings& settings) {

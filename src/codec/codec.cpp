@@ -1,4 +1,5 @@
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <charconv>
 #include <chrono>
@@ -135,6 +136,13 @@ std::expected<std::unique_ptr<core::batch>, decode_error> decode_json(std::strin
 }
 
 }  // namespace
+
+void route_protobuf_logs() {
+    google::protobuf::SetLogHandler([](google::protobuf::LogLevel, const char* file, int line,
+                                       const std::string& message) {
+        spdlog::debug("protobuf {}:{}: {}", file, line, message);
+    });
+}
 
 std::optional<wire_format> format_from_content_type(std::string_view content_type) {
     std::string media = lowercase_media_type(content_type);

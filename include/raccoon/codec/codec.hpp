@@ -33,6 +33,11 @@ struct decode_error {
 std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::string_view body,
                                                                          wire_format format);
 
+// Sends protobuf's own log lines (such as its complaint about invalid UTF-8 in
+// a client's message) to our logger at debug level, so a flood of bad
+// requests cannot flood stderr. Call once at start-up.
+void route_protobuf_logs();
+
 // The Code and Status values of the proto, for code that does not include it.
 enum class response_code : int {
     ok = 1,
