@@ -155,6 +155,7 @@ void websocket_session::offer_batch() {
     auto on_room = [self = shared_from_this()] {
         net::post(self->ws_.get_executor(), [self] {
             self->offer_batch();
+            if (!self->waiting_for_room_) self->last_heard_ = core::clock::now();
             self->do_read();
         });
     };
@@ -220,7 +221,7 @@ void websocket_session::do_write() {
     writing_ = true;
     auto& next = writes_[next_write_];
     ws_.text(next.text);
-    beast::get_lowest_layer(ws_).expires_after(context_->settings.websocket_write_wait_interval);
+    start_send();
     ws_.async_write(net::buffer(next.payload),
                     [self = shared_from_this()](beast::error_code error, std::size_t) {
                         self->on_write(error);
@@ -229,7 +230,7 @@ void websocket_session::do_write() {
 
 void websocket_session::on_write(beast::error_code error) {
     writing_ = false;
-    if (!ping_in_flight_) beast::get_lowest_layer(ws_).expires_never();
+    end_send();
     if (error) {
         // Includes a write stalled past SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS.
         closed_ = true;
@@ -244,7 +245,9 @@ void websocket_session::on_ping_due() {
 }
 
 void websocket_session::ping_if_alive() {
-    if (closed_) return;
+    // While reading is paused for backpressure the peer's pongs sit unread:
+    // its silence is ours, not a sign it is gone.
+    if (closed_ || waiting_for_room_) return;
     const auto silent_for = core::clock::now() - last_heard_;
     if (silent_for > context_->settings.websocket_pong_wait_interval) {
         spdlog::debug("websocket {}: no pong for {} ms, closing", identity_.id,
@@ -253,11 +256,22 @@ void websocket_session::ping_if_alive() {
     }
     if (ping_in_flight_) return;
     ping_in_flight_ = true;
-    beast::get_lowest_layer(ws_).expires_after(context_->settings.websocket_write_wait_interval);
+    start_send();
     ws_.async_ping({}, [self = shared_from_this()](beast::error_code error) {
-        if (!self->writing_) beast::get_lowest_layer(self->ws_).expires_never();
+        self->end_send();
         if (error) self->abort();
     });
+}
+
+void websocket_session::start_send() {
+    if (sends_in_progress_++ == 0) {
+        beast::get_lowest_layer(ws_).expires_after(
+            context_->settings.websocket_write_wait_interval);
+    }
+}
+
+void websocket_session::end_send() {
+    if (--sends_in_progress_ == 0 && !closed_) beast::get_lowest_layer(ws_).expires_never();
 }
 
 void websocket_session::shutdown() {

@@ -57,6 +57,8 @@ private:
     void do_write();
     void on_write(boost::beast::error_code error);
     void ping_if_alive();
+    void start_send();
+    void end_send();
     void close_when_done();
     void close(boost::beast::websocket::close_reason reason);
     void abort();
@@ -70,6 +72,9 @@ private:
     std::size_t pinger_slot_ = 0;
     core::clock::time_point last_heard_;
     bool ping_in_flight_ = false;
+    // Writes and pings under way; the write deadline is armed only while
+    // there is one, or it would cut the next idle read short.
+    int sends_in_progress_ = 0;
 
     // The batch waiting for room in the channel; reading stops meanwhile.
     std::unique_ptr<core::batch> waiting_for_room_;
