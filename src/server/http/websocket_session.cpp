@@ -27,10 +27,17 @@ websocket_session::websocket_session(beast::tcp_stream&& stream,
 
 websocket_session::~websocket_session() {
     context_->remove_connection(this);
-    if (admitted_) {
-        context_->websockets.release(identity_);
-        context_->ping_wheel->remove(pinger_slot_, this);
-    }
+    release();
+}
+
+void websocket_session::release() {
+    // When the connection ends, not when this object goes: acks of batches
+    // still being delivered keep it alive, but the (id, group) and the place
+    // are free again at once for the client's next connection.
+    if (!admitted_ || released_) return;
+    released_ = true;
+    context_->websockets.release(identity_);
+    context_->ping_wheel->remove(pinger_slot_, this);
 }
 
 void websocket_session::start(upgrade_request request) {
@@ -89,6 +96,12 @@ void websocket_session::refuse(codec::response_code code, std::string reason) {
 
 void websocket_session::do_read() {
     if (closing_ || waiting_for_room_) return;
+    // A read waits as long as the peer likes (the pinger judges liveness).
+    // start_send() with no read pending (an ack written from on_read, or while
+    // reading waited for room) armed the read timer too, and end_send() cannot
+    // disarm it once this read is pending: left armed, it would drop an idle
+    // peer one write wait later. A write under way keeps its own deadline.
+    beast::get_lowest_layer(ws_).expires_never();
     ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code error, std::size_t) {
         self->on_read(error);
     });
@@ -99,6 +112,7 @@ void websocket_session::on_read(beast::error_code error) {
         // Closed by the peer, a frame over the size limit (Beast closes with
         // 1009), a reset or our own abort: in-flight acks have nowhere to go.
         closed_ = true;
+        release();
         return;
     }
     last_heard_ = core::clock::now();
@@ -294,11 +308,13 @@ void websocket_session::close(websocket::close_reason reason) {
     ws_.async_close(reason, [self = shared_from_this()](beast::error_code) {
         beast::error_code ignored;
         beast::get_lowest_layer(self->ws_).socket().close(ignored);
+        self->release();
     });
 }
 
 void websocket_session::abort() {
     closed_ = true;
+    release();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(ws_).socket().close(ignored);

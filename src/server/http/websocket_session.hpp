@@ -62,6 +62,9 @@ private:
     void close_when_done();
     void close(boost::beast::websocket::close_reason reason);
     void abort();
+    // Frees the identity and the pinger slot; once, from the strand or the
+    // destructor.
+    void release();
 
     boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
     boost::beast::flat_buffer buffer_;
@@ -69,6 +72,7 @@ private:
     core::connection_identity identity_;
 
     bool admitted_ = false;
+    bool released_ = false;
     std::size_t pinger_slot_ = 0;
     core::clock::time_point last_heard_;
     bool ping_in_flight_ = false;
