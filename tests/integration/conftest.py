@@ -535,3 +535,290 @@ def assert_arrived_once(kafka, server, events, timeout=30.0):
     stray = sorted(set(kafka.list_topics(server.topic_prefix)) - set(topics))
     stray_count = kafka.message_count(stray) if stray else 0
     assert stray_count == 0, f"{stray_count} events went to unexpected topics {stray}"
+
+
+# --------------------------------------------------------------------------
+# WebSocket: a `websockets` (asyncio) client, and a raw-socket client for
+# peers that misbehave (never answer pings, never read their acks).
+
+import asyncio  # noqa: E402
+import hashlib  # noqa: E402
+import select  # noqa: E402
+
+import websockets  # noqa: E402  (Debian python3-websockets 10.4)
+import websockets.exceptions  # noqa: E402
+
+CODE_MAX_CONNECTION_LIMIT_REACHED = pb.CODE_MAX_CONNECTION_LIMIT_REACHED
+CODE_MAX_USER_LIMIT_REACHED = pb.CODE_MAX_USER_LIMIT_REACHED
+
+WS_ID_HEADER = "X-User-ID"
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TOO_BIG = 1009
+
+
+def ws_url(server):
+    return f"ws://{HOST}:{server.port}{EVENTS_PATH}"
+
+
+def run_async(coro, timeout=60.0):
+    """Runs `coro` on a fresh event loop, bounded by `timeout` seconds."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def ws_connect(server, user_id="user-1", group=None, group_header="X-User-Group",
+                     headers=None, id_header=WS_ID_HEADER, **kwargs):
+    """Opens a WebSocket to the server's events path. `user_id` None sends
+    no id header; `group` None no group header. The client's own keep-alive
+    pings are off unless asked for, so only the server's pings run."""
+    hdrs = {}
+    if user_id is not None:
+        hdrs[id_header] = user_id
+    if group is not None:
+        hdrs[group_header] = group
+    hdrs.update(headers or {})
+    kwargs.setdefault("open_timeout", 10)
+    kwargs.setdefault("close_timeout", 5)
+    kwargs.setdefault("ping_interval", None)
+    return await websockets.connect(ws_url(server), extra_headers=hdrs, **kwargs)
+
+
+def decode_ws_ack(message):
+    """A SendEventResponse from a WebSocket message: bytes are protobuf, str
+    is JSON. Returns a Decoded with `fmt` set to "proto" or "json"."""
+    if isinstance(message, (bytes, bytearray)):
+        m = pb.SendEventResponse()
+        m.ParseFromString(bytes(message))
+        out = Decoded(status=m.status, code=m.code, sent_time=m.sent_time, reason=m.reason,
+                      data=dict(m.data))
+        out.fmt = "proto"
+        return out
+    pairs = json.loads(message, object_pairs_hook=lambda kv: kv)
+    assert isinstance(pairs, list), message
+    out = Decoded((k, dict(v) if isinstance(v, list) else v) for k, v in pairs)
+    out.keys_in_order = tuple(k for k, _ in pairs)
+    out.setdefault("status", 0)
+    out.setdefault("code", 0)
+    out.setdefault("reason", "")
+    out.setdefault("sent_time", 0)
+    out.setdefault("data", {})
+    out.fmt = "json"
+    return out
+
+
+def ws_message(fmt, events, req_guid, aliases=False):
+    """The WebSocket message for a request: bytes (binary frame) for proto,
+    str (text frame) for JSON."""
+    if fmt == "proto":
+        return proto_request(events, req_guid)
+    return json_request(events, req_guid, aliases=aliases)
+
+
+def assert_ws_success(ack, fmt, req_guid):
+    assert ack.fmt == fmt, f"a {fmt} request was answered with a {ack.fmt} message: {ack}"
+    assert ack["status"] == STATUS_SUCCESS, ack
+    assert ack["code"] == CODE_OK, ack
+    assert ack["data"].get("req_guid") == req_guid, ack
+    assert abs(ack["sent_time"] - time.time()) < 120, ack
+    if fmt == "json":
+        assert ack.keys_in_order == ("status", "code", "sent_time", "data"), ack.keys_in_order
+    return ack
+
+
+def assert_ws_error(ack, code, fmt=None, req_guid=None):
+    if fmt is not None:
+        assert ack.fmt == fmt, f"a {fmt} request was answered with a {ack.fmt} message: {ack}"
+    assert ack["status"] == STATUS_ERROR, ack
+    assert ack["code"] == code, ack
+    assert ack["reason"], f"no reason in {ack}"
+    if req_guid is not None:
+        assert ack["data"].get("req_guid") == req_guid, ack
+    if ack.fmt == "json":
+        assert_json_key_order(ack)
+    return ack
+
+
+async def ws_recv_ack(ws, timeout=30.0):
+    return decode_ws_ack(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def ws_send_ok(ws, fmt="proto", count=2, types=("ws",), timeout=30.0):
+    """Sends one small batch on `ws`, checks its success ack; returns the events.
+    Only for a connection with nothing else in flight."""
+    events = make_events(count, types=types)
+    guid = f"ok-{uuid.uuid4()}"
+    await ws.send(ws_message(fmt, events, guid))
+    assert_ws_success(await ws_recv_ack(ws, timeout), fmt, guid)
+    return events
+
+
+async def ws_expect_refusal(ws, code, timeout=10.0):
+    """The upstream refusal: one binary SendEventResponse (STATUS_ERROR, the
+    code, a reason, no data), then a close with 1008."""
+    message = await asyncio.wait_for(ws.recv(), timeout)
+    assert isinstance(message, bytes), f"the refusal must be a binary message, got {message!r}"
+    ack = decode_ws_ack(message)
+    assert ack["status"] == STATUS_ERROR, ack
+    assert ack["code"] == code, ack
+    assert ack["reason"], ack
+    assert ack["data"] == {}, f"a refusal carries no data: {ack}"
+    try:
+        extra = await asyncio.wait_for(ws.recv(), timeout)
+        raise AssertionError(f"a message after the refusal: {extra!r}")
+    except websockets.exceptions.ConnectionClosed:
+        pass
+    await asyncio.wait_for(ws.wait_closed(), timeout)
+    assert ws.close_code == CLOSE_POLICY_VIOLATION, (ws.close_code, ws.close_reason)
+    return ack
+
+
+async def ws_expect_http_refusal(server, status, timeout=10.0, **kwargs):
+    """The upgrade is answered with HTTP `status` instead of 101."""
+    try:
+        ws = await asyncio.wait_for(ws_connect(server, **kwargs), timeout)
+    except websockets.exceptions.InvalidStatusCode as e:
+        assert e.status_code == status, e
+        return e
+    await ws.close()
+    raise AssertionError(f"the upgrade was accepted, expected HTTP {status}")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def ws_frame(opcode, payload=b"", fin=True, mask=True):
+    """One WebSocket frame; a client's frames must be masked (RFC 6455 5.3)."""
+    payload = bytes(payload)
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    mask_bit = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([mask_bit | n])
+    elif n < 1 << 16:
+        head += bytes([mask_bit | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([mask_bit | 127]) + n.to_bytes(8, "big")
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    if n:
+        stream = (key * (n // 4 + 1))[:n]
+        payload = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
+    return head + key + payload
+
+
+OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+def parse_ws_frames(data):
+    """Splits server (unmasked) frames; returns ([(opcode, payload)], rest)."""
+    frames = []
+    i = 0
+    while True:
+        if len(data) - i < 2:
+            break
+        b0, b1 = data[i], data[i + 1]
+        n = b1 & 0x7F
+        j = i + 2
+        if n == 126:
+            if len(data) - j < 2:
+                break
+            n = int.from_bytes(data[j:j + 2], "big")
+            j += 2
+        elif n == 127:
+            if len(data) - j < 8:
+                break
+            n = int.from_bytes(data[j:j + 8], "big")
+            j += 8
+        if b1 & 0x80:
+            j += 4  # a server must not mask, but skip a key if there is one
+        if len(data) - j < n:
+            break
+        frames.append((b0 & 0x0F, data[j:j + n]))
+        i = j + n
+    return frames, data[i:]
+
+
+class RawWebSocket:
+    """A WebSocket client on a plain socket: the upgrade by hand, then only
+    what the test does (it answers no ping, reads nothing unless told)."""
+
+    def __init__(self, server, user_id, rcvbuf=None, timeout=10.0, headers=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            # Before connect, so the advertised window is small too.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect((HOST, server.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = [
+            f"GET {EVENTS_PATH} HTTP/1.1",
+            f"Host: {HOST}:{server.port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+            f"{WS_ID_HEADER}: {user_id}",
+        ] + [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        response = b""
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in response:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no upgrade response within {timeout}s: {response!r}")
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise AssertionError(f"closed during the upgrade: {response!r}")
+            response += chunk
+        head, self.pending = response.split(b"\r\n\r\n", 1)
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        assert status_line.split(" ")[1] == "101", head
+        headers_in = {h.split(":", 1)[0].strip().lower(): h.split(":", 1)[1].strip()
+                      for h in header_lines if ":" in h}
+        expected_accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        assert headers_in.get("sec-websocket-accept") == expected_accept, head
+
+    def peer_closed(self, timeout):
+        """Waits up to `timeout` s, reading nothing, for the server to end the
+        TCP connection (FIN or RST). Returns the seconds it took, or None."""
+        poller = select.poll()
+        poller.register(self.sock, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+        started = time.monotonic()
+        events = poller.poll(int(timeout * 1000))
+        if events:
+            return time.monotonic() - started
+        return None
+
+    def read_all(self, timeout=5.0):
+        """Reads until the server closes or `timeout`; returns (frames, closed)."""
+        data = self.pending
+        self.pending = b""
+        deadline = time.monotonic() + timeout
+        closed = False
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                break
+            except (ConnectionResetError, BrokenPipeError):
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+        frames, _ = parse_ws_frames(data)
+        return frames, closed
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
