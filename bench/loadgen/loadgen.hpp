@@ -80,7 +80,7 @@ struct stats {
     std::uint64_t acks_error = 0;
     std::uint64_t events_acked_ok = 0;
     std::uint64_t unmatched_acks = 0;  // a req_guid not in flight on that connection
-    std::uint64_t bad_acks = 0;        // undecodable, or an HTTP status that disagrees
+    std::uint64_t bad_acks = 0;        // undecodable, or in the other wire format
     std::uint64_t refusals = 0;        // a connection refused after the upgrade (no req_guid)
     // Error acks by SendEventResponse code (index = the enum value; last = unknown).
     std::array<std::uint64_t, 8> error_codes{};

@@ -112,7 +112,7 @@ void print_summary(const nlohmann::json& j) {
                 c["lost"].get<unsigned long long>(), c["requested"].get<unsigned long long>());
     std::printf(
         "  requests     %llu sent, %llu ok, %llu error, %llu unacked, %llu unmatched, "
-        "%llu undecodable\n",
+        "%llu bad\n",
         q["sent"].get<unsigned long long>(), q["acked_ok"].get<unsigned long long>(),
         q["acked_error"].get<unsigned long long>(), q["unacked"].get<unsigned long long>(),
         q["unmatched_acks"].get<unsigned long long>(), q["bad_acks"].get<unsigned long long>());

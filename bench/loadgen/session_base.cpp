@@ -145,8 +145,11 @@ void session_base::on_answer(std::string_view message, wire_format format, unsig
         return;
     }
     if (run_.opts.print_acks) run_.print_ack(*decoded);
-    const bool success =
-        decoded->status == 1 && (http_status == 0 || http_status == 200);  // STATUS_SUCCESS
+    // An answer comes in its request's format; only a connection refusal is
+    // always protobuf.
+    const bool same_format = format == run_.opts.format;
+    const bool success = decoded->status == 1 && same_format &&  // STATUS_SUCCESS
+                         (http_status == 0 || http_status == 200);
     auto count_code = [&] {
         const auto code = static_cast<std::size_t>(decoded->code);
         ++s.error_codes[code < s.error_codes.size() - 1 ? code : s.error_codes.size() - 1];
@@ -163,6 +166,7 @@ void session_base::on_answer(std::string_view message, wire_format format, unsig
         }
         return;
     }
+    if (!same_format) ++s.bad_acks;
     const in_flight request = it->second;
     pending_.erase(it);
     run_.acks.fetch_add(1, std::memory_order_relaxed);
