@@ -112,8 +112,8 @@ int run(const config::settings& settings) {
     http.shutdown();
     channel.close();
     if (std::size_t failed = workers.drain(settings.worker.buffer_flush_timeout); failed > 0) {
-        spdlog::error("raccoon: {} batches were not published within {} ms and were failed",
-                      failed, settings.worker.buffer_flush_timeout.count());
+        spdlog::error("raccoon: {} batches were not published within {} ms and were failed", failed,
+                      settings.worker.buffer_flush_timeout.count());
     }
     publisher->flush(settings.kafka.flush_interval);
     if (auto lost = ingestor.undelivered_after_ack(); lost > 0) {

@@ -1,9 +1,9 @@
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
 #include <chrono>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <raccoon/codec/base64.hpp>
 #include <raccoon/codec/codec.hpp>
 #include <raccoon/core/error.hpp>
@@ -19,7 +19,8 @@ using json = nlohmann::json;
 std::string lowercase_media_type(std::string_view content_type) {
     auto end = content_type.find(';');
     std::string_view media = content_type.substr(0, end);
-    while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
+    while (!media.empty() && (media.front() == ' ' || media.front() == '\t'))
+        media.remove_prefix(1);
     while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
     std::string lower(media);
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -138,10 +139,10 @@ std::expected<std::unique_ptr<core::batch>, decode_error> decode_json(std::strin
 }  // namespace
 
 void route_protobuf_logs() {
-    google::protobuf::SetLogHandler([](google::protobuf::LogLevel, const char* file, int line,
-                                       const std::string& message) {
-        spdlog::debug("protobuf {}:{}: {}", file, line, message);
-    });
+    google::protobuf::SetLogHandler(
+        [](google::protobuf::LogLevel, const char* file, int line, const std::string& message) {
+            spdlog::debug("protobuf {}:{}: {}", file, line, message);
+        });
 }
 
 std::optional<wire_format> format_from_content_type(std::string_view content_type) {
@@ -171,10 +172,9 @@ response response_for(const core::batch_result& result, std::optional<std::strin
     response r;
     r.success = result.ok();
     r.code = wire_status_for(result.error).code;
-    r.sent_time_seconds =
-        std::chrono::duration_cast<std::chrono::seconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count();
+    r.sent_time_seconds = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
     if (!result.ok()) {
         r.reason = result.error.message();
         if (!result.detail.empty()) r.reason += ": " + result.detail;

@@ -34,12 +34,12 @@ std::int64_t parse_integer(const std::string& key, const std::string& value, std
     if (value.size() > 1 && value[0] == '+' && value[1] != '-') ++first;
     auto [end, error] = std::from_chars(first, last, parsed);
     if (error != std::errc{} || end != last) {
-        throw invalid_setting(key, value,
-                              "an integer from " + std::to_string(min) + " to " + std::to_string(max));
+        throw invalid_setting(
+            key, value, "an integer from " + std::to_string(min) + " to " + std::to_string(max));
     }
     if (parsed < min || parsed > max) {
-        throw invalid_setting(key, value,
-                              "an integer from " + std::to_string(min) + " to " + std::to_string(max));
+        throw invalid_setting(
+            key, value, "an integer from " + std::to_string(min) + " to " + std::to_string(max));
     }
     return parsed;
 }
@@ -110,15 +110,16 @@ template <typename Member>
 apply_fn header_field(Member member) {
     return [=](settings& s, const std::string& key, const std::string& value) {
         bool token = std::ranges::all_of(value, [](unsigned char c) {
-            return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) !=
-                                          std::string_view::npos;
+            return std::isalnum(c) ||
+                   std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
         });
         if (!token) throw invalid_setting(key, value, "an HTTP header name");
         member(s) = value;
     };
 }
 
-#define RACCOON_FIELD(path) [](settings& s) -> auto& { return s.path; }
+#define RACCOON_FIELD(path) \
+    [](settings & s) -> auto& { return s.path; }
 
 const std::vector<descriptor>& descriptors() {
     static const std::vector<descriptor> table = {
@@ -430,11 +431,11 @@ settings load(const std::vector<std::string>& args, const environment& env) {
                               "host:port of at least one broker when PUBLISHER_TYPE=kafka");
     }
     if (result.server.websocket_pong_wait_interval <= result.server.websocket_ping_interval) {
-        throw invalid_setting(
-            "SERVER_WEBSOCKET_PONG_WAIT_INTERVAL_MS",
-            std::to_string(result.server.websocket_pong_wait_interval.count()),
-            "more than SERVER_WEBSOCKET_PING_INTERVAL_MS (" +
-                std::to_string(result.server.websocket_ping_interval.count()) + ")");
+        throw invalid_setting("SERVER_WEBSOCKET_PONG_WAIT_INTERVAL_MS",
+                              std::to_string(result.server.websocket_pong_wait_interval.count()),
+                              "more than SERVER_WEBSOCKET_PING_INTERVAL_MS (" +
+                                  std::to_string(result.server.websocket_ping_interval.count()) +
+                                  ")");
     }
     if (result.server.grpc_port == result.server.websocket_port) {
         throw invalid_setting("SERVER_GRPC_PORT", std::to_string(result.server.grpc_port),

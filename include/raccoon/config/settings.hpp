@@ -87,12 +87,12 @@ struct settings {
 
 // A setting that cannot be used; what() is the one line start-up prints.
 class invalid_setting : public std::runtime_error {
-public:
+ public:
     invalid_setting(const std::string& key, const std::string& value, const std::string& allowed);
 
     const std::string& key() const noexcept { return key_; }
 
-private:
+ private:
     std::string key_;
 };
 

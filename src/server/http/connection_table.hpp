@@ -11,7 +11,7 @@ namespace raccoon::server::http {
 // The live WebSocket connections by (id, group): one per user and group, and
 // at most SERVER_WEBSOCKET_MAX_CONN in all.
 class connection_table {
-public:
+ public:
     enum class admission { admitted, duplicate, full };
 
     explicit connection_table(std::size_t max_connections) : max_connections_(max_connections) {}
@@ -24,7 +24,7 @@ public:
 
     std::size_t size() const;
 
-private:
+ private:
     static std::string key_of(const core::connection_identity& identity);
 
     const std::size_t max_connections_;

@@ -73,7 +73,8 @@ void cors_policy::answer_preflight(const beast_http::request_header<>& request,
     while (!requested.empty()) {
         auto comma = requested.find(',');
         std::string_view header = requested.substr(0, comma);
-        requested = comma == std::string_view::npos ? std::string_view{} : requested.substr(comma + 1);
+        requested =
+            comma == std::string_view::npos ? std::string_view{} : requested.substr(comma + 1);
         while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
         while (!header.empty() && header.back() == ' ') header.remove_suffix(1);
         if (!header.empty() && !contains_ignoring_case(headers_, header)) return;

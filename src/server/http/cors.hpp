@@ -9,7 +9,7 @@ namespace raccoon::server::http {
 
 // CORS as SERVER_CORS_* configures it, for the REST endpoint.
 class cors_policy {
-public:
+ public:
     cors_policy(const config::server_settings& settings);
 
     bool enabled() const noexcept { return enabled_; }
@@ -25,7 +25,7 @@ public:
     void answer_preflight(const boost::beast::http::request_header<>& request,
                           boost::beast::http::response_header<>& response) const;
 
-private:
+ private:
     bool origin_allowed(std::string_view origin) const;
 
     bool enabled_;

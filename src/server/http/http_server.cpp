@@ -21,20 +21,20 @@ struct http_server::state : std::enable_shared_from_this<http_server::state> {
               std::make_shared<pinger>(net::make_strand(io), settings.websocket_ping_interval))) {}
 
     void do_accept() {
-        acceptor.async_accept(net::make_strand(io), [self = shared_from_this()](
-                                                        boost::system::error_code error,
-                                                        tcp::socket socket) {
-            if (error == net::error::operation_aborted || !self->acceptor.is_open()) return;
-            if (error) {
-                // Out of descriptors and the like: keep serving the open connections.
-                spdlog::warn("http: accept failed: {}", error.message());
-            } else {
-                boost::system::error_code ignored;
-                socket.set_option(tcp::no_delay(true), ignored);
-                std::make_shared<http_session>(std::move(socket), self->context)->start();
-            }
-            self->do_accept();
-        });
+        acceptor.async_accept(
+            net::make_strand(io),
+            [self = shared_from_this()](boost::system::error_code error, tcp::socket socket) {
+                if (error == net::error::operation_aborted || !self->acceptor.is_open()) return;
+                if (error) {
+                    // Out of descriptors and the like: keep serving the open connections.
+                    spdlog::warn("http: accept failed: {}", error.message());
+                } else {
+                    boost::system::error_code ignored;
+                    socket.set_option(tcp::no_delay(true), ignored);
+                    std::make_shared<http_session>(std::move(socket), self->context)->start();
+                }
+                self->do_accept();
+            });
     }
 
     net::io_context& io;

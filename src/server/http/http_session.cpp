@@ -1,13 +1,13 @@
 #include "http_session.hpp"
 
-#include "websocket_session.hpp"
-
 #include <spdlog/spdlog.h>
 
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <raccoon/core/error.hpp>
+
+#include "websocket_session.hpp"
 
 namespace raccoon::server::http {
 
@@ -24,9 +24,7 @@ constexpr std::string_view ping_path = "/ping";
 // client sees the answer instead of a reset.
 constexpr auto lingering_close_time = std::chrono::seconds(2);
 
-std::string_view path_of(std::string_view target) {
-    return target.substr(0, target.find('?'));
-}
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
 // As gorilla/websocket's default check, which upstream uses: a browser's Origin
 // must name the host it connects to; a client that sends none passes.
@@ -65,9 +63,10 @@ void http_session::do_read() {
     parser_.emplace();
     parser_->body_limit(context_->settings.max_request_bytes);
     stream_.expires_after(context_->settings.http_idle_timeout);
-    beast_http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code error, std::size_t) { self->on_read(error); });
+    beast_http::async_read(stream_, buffer_, *parser_,
+                           [self = shared_from_this()](beast::error_code error, std::size_t) {
+                               self->on_read(error);
+                           });
 }
 
 void http_session::on_read(beast::error_code error) {
@@ -150,8 +149,9 @@ void http_session::handle_events(const request& req) {
     format_ = *format;
     auto decoded = codec::decode_request(req.body(), format_);
     if (!decoded) {
-        return answer_events({core::make_error_code(core::errc::bad_request), decoded.error().reason},
-                             decoded.error().req_guid);
+        return answer_events(
+            {core::make_error_code(core::errc::bad_request), decoded.error().reason},
+            decoded.error().req_guid);
     }
     std::unique_ptr<core::batch> b = std::move(*decoded);
     const auto& settings = context_->settings;
@@ -161,8 +161,8 @@ void http_session::handle_events(const request& req) {
     }
     if (b->identity.group.empty()) b->identity.group = settings.conn_group_default;
 
-    b->set_completion([self = shared_from_this(), guid = b->req_guid](
-                          const core::batch_result& result) mutable {
+    b->set_completion([self = shared_from_this(),
+                       guid = b->req_guid](const core::batch_result& result) mutable {
         net::post(self->stream_.get_executor(),
                   [self, result, guid = std::move(guid)] { self->answer_events(result, guid); });
     });
@@ -224,11 +224,11 @@ void http_session::write(response&& res) {
     res.prepare_payload();
     response_ = std::move(res);
     stream_.expires_after(context_->settings.http_idle_timeout);
-    beast_http::async_write(stream_, response_,
-                            [self = shared_from_this(), close](beast::error_code error,
-                                                               std::size_t) {
-                                self->on_write(close, error);
-                            });
+    beast_http::async_write(
+        stream_, response_,
+        [self = shared_from_this(), close](beast::error_code error, std::size_t) {
+            self->on_write(close, error);
+        });
 }
 
 void http_session::on_write(bool close_after, beast::error_code error) {

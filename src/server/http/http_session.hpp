@@ -16,7 +16,7 @@ namespace raccoon::server::http {
 // from delivery threads are posted to it. One request is in progress at a
 // time, which is what stops reading while the channel is full.
 class http_session : public connection, public std::enable_shared_from_this<http_session> {
-public:
+ public:
     http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<server_context> context);
     ~http_session() override;
 
@@ -24,7 +24,7 @@ public:
 
     void shutdown() override;
 
-private:
+ private:
     using request = boost::beast::http::request<boost::beast::http::string_body>;
     using response = boost::beast::http::response<boost::beast::http::string_body>;
 

@@ -21,7 +21,8 @@ void pinger::stop() {
         stopped_ = true;
     }
     // The timer belongs to the pinger's strand.
-    boost::asio::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
+    boost::asio::post(timer_.get_executor(),
+                      [self = shared_from_this()] { self->timer_.cancel(); });
 }
 
 std::size_t pinger::add(const std::shared_ptr<ping_target>& target) {

@@ -12,7 +12,7 @@ namespace raccoon::server::http {
 
 // Something the pinger visits once per ping interval.
 class ping_target {
-public:
+ public:
     virtual ~ping_target() = default;
     // Called from the pinger's timer; the target hops to its own strand.
     virtual void on_ping_due() = 0;
@@ -23,7 +23,7 @@ public:
 // 100k connections spread evenly over the interval instead of firing in
 // lockstep, and an idle connection costs no timer of its own.
 class pinger : public std::enable_shared_from_this<pinger> {
-public:
+ public:
     // `executor` must be a strand: the timer is used from it only.
     pinger(boost::asio::any_io_executor executor, std::chrono::milliseconds interval,
            std::size_t slots = 64);
@@ -35,7 +35,7 @@ public:
     std::size_t add(const std::shared_ptr<ping_target>& target);
     void remove(std::size_t slot, const ping_target* target);
 
-private:
+ private:
     void schedule();
     void tick();
 

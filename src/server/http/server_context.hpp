@@ -15,7 +15,7 @@ namespace raccoon::server::http {
 
 // An open connection, REST or WebSocket, as a shutdown sees it.
 class connection {
-public:
+ public:
     virtual ~connection() = default;
     // Ends the connection gracefully; called from any thread.
     virtual void shutdown() = 0;

@@ -326,7 +326,8 @@ TEST(CodecContentType, ContentTypeOfRoundTrips) {
 }
 
 TEST(CodecDecodeJson, ErrorNamesTheReqGuidItCouldRead) {
-    auto bad_event = decode_request(R"({"req_guid":"g-7","events":[{"type":1}]})", wire_format::json);
+    auto bad_event =
+        decode_request(R"({"req_guid":"g-7","events":[{"type":1}]})", wire_format::json);
     ASSERT_FALSE(bad_event.has_value());
     EXPECT_EQ(bad_event.error().req_guid, "g-7");
 

@@ -14,7 +14,7 @@ namespace raccoon::server::http {
 // The HTTP listener on SERVER_WEBSOCKET_PORT: POST /api/v1/events (protobuf
 // or JSON), GET /ping, CORS. Beast stays behind this header.
 class http_server {
-public:
+ public:
     http_server(boost::asio::io_context& io, const config::server_settings& settings,
                 core::ingestor& ingestor);
     ~http_server();
@@ -34,7 +34,7 @@ public:
 
     std::size_t open_connections() const;
 
-private:
+ private:
     struct state;
     std::shared_ptr<state> state_;
 };
