@@ -95,7 +95,11 @@ TEST(bounded_channel, close_wakes_blocked_consumers) {
     int_channel channel(4);
     std::vector<std::future<std::optional<int>>> consumers;
     for (int i = 0; i < 3; ++i) {
-        consumers.push_back(std::async(std::launch::async, [&channel] { return channel.pop(); }));
+        // pop_until with a far deadline rather than pop(), so a broken close() fails the
+        // test instead of hanging it.
+        consumers.push_back(std::async(std::launch::async, [&channel] {
+            return channel.pop_until(steady::now() + 2 * deadline_for_test);
+        }));
     }
     // The consumers have nothing to pop; none may return before the close.
     EXPECT_EQ(consumers[0].wait_for(50ms), std::future_status::timeout);
