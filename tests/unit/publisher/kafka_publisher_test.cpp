@@ -334,6 +334,34 @@ TEST(kafka_publisher, flush_with_an_unreachable_broker_fails_pending_events_and_
     EXPECT_EQ(probe.calls(), 1u);
 }
 
+TEST(kafka_publisher, flush_fails_in_flight_events_as_possibly_persisted) {
+    mock_cluster cluster;
+    const std::string topic = "slow";
+    cluster.create_topic(topic, 1);
+    kafka_publisher publisher(quiet({{"bootstrap.servers", cluster.bootstrap()}}));
+    // Connect and learn the topic first, so the batch below is sent, not queued.
+    completion_probe warm;
+    publisher.publish(make_batch(topic, 1, "warm", warm));
+    auto warmed = warm.wait();
+    ASSERT_TRUE(warmed.has_value());
+    ASSERT_TRUE(warmed->ok()) << warmed->detail;
+
+    // The broker now takes 5 s to answer: the batch is in flight when flush gives up.
+    ASSERT_EQ(rd_kafka_mock_broker_set_rtt(cluster.get(), 1, 5000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    completion_probe probe;
+    publisher.publish(make_batch(topic, 4, "slow", probe));
+    EXPECT_FALSE(probe.wait(200ms).has_value());
+    const auto start = steady::now();
+    EXPECT_EQ(publisher.flush(100ms), 4u);
+    EXPECT_LT(steady::now() - start, 4s);
+    auto result = probe.wait(0ms);
+    ASSERT_TRUE(result.has_value()) << "flush left the in-flight batch without an outcome";
+    EXPECT_EQ(result->error, core::errc::publish_failed);
+    // The broker may have written them: a client must be told, as it may resend.
+    EXPECT_EQ(result->detail, std::string(rd_kafka_err2str(RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)) +
+                                  " (possibly persisted)");
+}
+
 TEST(kafka_publisher, stop_waiting_fails_what_a_full_queue_cannot_take) {
     kafka_publisher publisher(
         quiet({{"bootstrap.servers", "127.0.0.1:1"}, {"queue.buffering.max.messages", "2"}}));
