@@ -4,7 +4,7 @@ namespace raccoon::core {
 namespace {
 
 class category final : public std::error_category {
-public:
+ public:
     const char* name() const noexcept override { return "raccoon"; }
 
     std::string message(int value) const override {

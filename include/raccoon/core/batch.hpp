@@ -35,7 +35,7 @@ struct connection_identity {
 // acks it. After start_delivery() the batch owns itself: it is deleted right
 // after the last of its events reports its delivery.
 class batch {
-public:
+ public:
     using completion = std::move_only_function<void(const batch_result&)>;
 
     std::string req_guid;
@@ -59,7 +59,7 @@ public:
     // batch's result; the last report completes and deletes the batch.
     void report_delivery(std::error_code error, std::string_view detail);
 
-private:
+ private:
     void complete();
 
     completion on_complete_;

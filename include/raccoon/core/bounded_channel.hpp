@@ -17,7 +17,7 @@ namespace raccoon::core {
 // instead of waiting. Consumers block in pop().
 template <typename T>
 class bounded_channel {
-public:
+ public:
     enum class push_result { pushed, full, closed };
     using room_callback = std::function<void()>;
 
@@ -88,7 +88,7 @@ public:
 
     std::size_t capacity() const noexcept { return capacity_; }
 
-private:
+ private:
     const std::size_t capacity_;
     mutable std::mutex mutex_;
     std::condition_variable not_empty_;

@@ -11,7 +11,7 @@ namespace raccoon::core {
 // The one entry of every transport into the data path: offers a decoded batch
 // to the channel and applies EVENT_ACK, so transports need not know it.
 class ingestor {
-public:
+ public:
     enum class outcome { accepted, full, closed };
 
     ingestor(batch_channel& channel, config::ack_mode mode);
@@ -28,7 +28,7 @@ public:
         return undelivered_after_ack_.load(std::memory_order_relaxed);
     }
 
-private:
+ private:
     batch_channel& channel_;
     config::ack_mode mode_;
     std::atomic<std::uint64_t> undelivered_after_ack_{0};

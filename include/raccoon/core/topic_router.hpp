@@ -9,7 +9,7 @@ namespace raccoon::core {
 // Names an event's topic from its type through EVENT_DISTRIBUTION_PUBLISHER_PATTERN.
 // Not thread-safe: each worker owns one, so the hot path takes no lock.
 class topic_router {
-public:
+ public:
     explicit topic_router(std::string pattern, std::size_t max_cached_types = 4096);
 
     // The topic of `type`. The reference stays valid until begin_batch().
@@ -25,7 +25,7 @@ public:
     // How many types the cache holds now.
     std::size_t cached_types() const noexcept { return topics_.size(); }
 
-private:
+ private:
     struct string_hash {
         using is_transparent = void;
         std::size_t operator()(std::string_view text) const noexcept {

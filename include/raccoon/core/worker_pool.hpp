@@ -18,7 +18,7 @@ using batch_channel = bounded_channel<std::unique_ptr<batch>>;
 // WORKER_POOL_SIZE threads that pop batches, route each event to its topic
 // and hand the batch to the publisher.
 class worker_pool {
-public:
+ public:
     worker_pool(batch_channel& channel, publisher::publisher& publisher, std::string pattern,
                 int size);
     ~worker_pool();
@@ -33,7 +33,7 @@ public:
     // still in the channel and joins. Returns how many batches were failed.
     std::size_t drain(std::chrono::milliseconds timeout);
 
-private:
+ private:
     void run(std::size_t index);
 
     batch_channel& channel_;

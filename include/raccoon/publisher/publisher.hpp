@@ -10,7 +10,7 @@ namespace raccoon::publisher {
 
 // Where the workers hand batches. Implementations: kafka/, log/.
 class publisher {
-public:
+ public:
     virtual ~publisher() = default;
 
     // Publishes every event of the batch to its event.topic. Each event's

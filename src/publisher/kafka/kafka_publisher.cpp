@@ -14,7 +14,8 @@ namespace {
 std::string setting_key(const std::string& property) {
     std::string key = "PUBLISHER_KAFKA_CLIENT_";
     for (char c : property) {
-        key.push_back(c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+        key.push_back(c == '.' ? '_'
+                               : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
     }
     return key;
 }
@@ -83,10 +84,10 @@ void kafka_publisher::publish(std::unique_ptr<core::batch> owned) {
     for (std::size_t i = 0; i < count; ++i) {
         core::event& e = b->events[i];
         for (;;) {
-            rd_kafka_resp_err_t error = rd_kafka_producev(
-                client_, RD_KAFKA_V_TOPIC(e.topic->c_str()),
-                RD_KAFKA_V_VALUE(e.bytes.data(), e.bytes.size()), RD_KAFKA_V_MSGFLAGS(0),
-                RD_KAFKA_V_OPAQUE(b), RD_KAFKA_V_END);
+            rd_kafka_resp_err_t error =
+                rd_kafka_producev(client_, RD_KAFKA_V_TOPIC(e.topic->c_str()),
+                                  RD_KAFKA_V_VALUE(e.bytes.data(), e.bytes.size()),
+                                  RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(b), RD_KAFKA_V_END);
             if (error == RD_KAFKA_RESP_ERR_NO_ERROR) break;
             if (error == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
                 !stop_waiting_.load(std::memory_order_relaxed)) {

@@ -1,5 +1,4 @@
 #include <nlohmann/json.hpp>
-
 #include <raccoon/codec/base64.hpp>
 #include <raccoon/publisher/log/log_publisher.hpp>
 

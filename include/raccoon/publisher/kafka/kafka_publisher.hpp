@@ -15,7 +15,7 @@ namespace raccoon::publisher::kafka {
 // the event bytes, and one thread serving delivery reports, each of which
 // counts down the event's batch. librdkafka names its own threads rdk:*.
 class kafka_publisher final : public publisher {
-public:
+ public:
     // `client` holds librdkafka properties. A property librdkafka refuses
     // throws config::invalid_setting naming its PUBLISHER_KAFKA_CLIENT_ key.
     explicit kafka_publisher(const std::map<std::string, std::string>& client);
@@ -26,7 +26,7 @@ public:
     void stop_waiting() override;
     std::string_view name() const noexcept override { return "kafka"; }
 
-private:
+ private:
     void serve_delivery_reports();
 
     rd_kafka_s* client_ = nullptr;

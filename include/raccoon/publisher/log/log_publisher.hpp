@@ -9,7 +9,7 @@ namespace raccoon::publisher::log {
 // Writes each event as one JSON line, {"topic","type","conn_group","event_bytes"
 // (base64)}, for a run with no broker. Delivered once the line is written.
 class log_publisher final : public publisher {
-public:
+ public:
     explicit log_publisher(std::FILE* out = stdout) : out_(out) {}
 
     void publish(std::unique_ptr<core::batch> batch) override;
@@ -17,7 +17,7 @@ public:
     void stop_waiting() override {}
     std::string_view name() const noexcept override { return "log"; }
 
-private:
+ private:
     std::FILE* out_;
     std::mutex out_mutex_;
 };
