@@ -38,6 +38,16 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
     }
 }
 
+// librdkafka's own lines (syslog levels) through our logger instead of its
+// default of raw stderr. Called from librdkafka's threads; spdlog is thread-safe.
+void on_log(const rd_kafka_t*, int level, const char* facility, const char* message) {
+    spdlog::level::level_enum ours = level <= 3   ? spdlog::level::err
+                                     : level == 4 ? spdlog::level::warn
+                                     : level <= 6 ? spdlog::level::info
+                                                  : spdlog::level::debug;
+    spdlog::log(ours, "kafka {}: {}", facility, message);
+}
+
 }  // namespace
 
 kafka_publisher::kafka_publisher(const std::map<std::string, std::string>& client) {
@@ -51,6 +61,7 @@ kafka_publisher::kafka_publisher(const std::map<std::string, std::string>& clien
         }
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_log_cb(conf, on_log);
     client_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
     if (client_ == nullptr) {
         rd_kafka_conf_destroy(conf);

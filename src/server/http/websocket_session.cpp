@@ -44,8 +44,8 @@ void websocket_session::start(upgrade_request request) {
     const auto& settings = context_->settings;
     beast::get_lowest_layer(ws_).expires_never();
     // Liveness is ours (the pinger), not Beast's idle timer.
-    websocket::stream_base::timeout timeout = websocket::stream_base::timeout::suggested(
-        beast::role_type::server);
+    websocket::stream_base::timeout timeout =
+        websocket::stream_base::timeout::suggested(beast::role_type::server);
     timeout.idle_timeout = websocket::stream_base::none();
     timeout.keep_alive_pings = false;
     ws_.set_option(timeout);
@@ -58,9 +58,8 @@ void websocket_session::start(upgrade_request request) {
         if (kind == websocket::frame_type::pong) ping_in_flight_ = false;
         last_heard_ = core::clock::now();
     });
-    ws_.async_accept(request, [self = shared_from_this()](beast::error_code error) {
-        self->on_accept(error);
-    });
+    ws_.async_accept(
+        request, [self = shared_from_this()](beast::error_code error) { self->on_accept(error); });
 }
 
 void websocket_session::on_accept(beast::error_code error) {
@@ -128,22 +127,20 @@ void websocket_session::on_read(beast::error_code error) {
 void websocket_session::handle_message(std::string_view message, codec::wire_format format) {
     auto decoded = codec::decode_request(message, format);
     if (!decoded) {
-        return queue_write(
-            codec::encode_response(
-                codec::response_for({core::make_error_code(core::errc::bad_request),
-                                     decoded.error().reason},
-                                    decoded.error().req_guid),
-                format),
-            format == codec::wire_format::json);
+        return queue_write(codec::encode_response(
+                               codec::response_for({core::make_error_code(core::errc::bad_request),
+                                                    decoded.error().reason},
+                                                   decoded.error().req_guid),
+                               format),
+                           format == codec::wire_format::json);
     }
     std::unique_ptr<core::batch> b = std::move(*decoded);
     b->identity = identity_;
 
     if (context_->settings.batch_dedup_in_connection) {
         if (guids_delivered_.contains(b->req_guid)) {
-            return queue_write(
-                codec::encode_response(codec::response_for({}, b->req_guid), format),
-                format == codec::wire_format::json);
+            return queue_write(codec::encode_response(codec::response_for({}, b->req_guid), format),
+                               format == codec::wire_format::json);
         }
         if (auto in_flight = guids_in_flight_.find(b->req_guid);
             in_flight != guids_in_flight_.end()) {
@@ -184,8 +181,8 @@ void websocket_session::offer_batch() {
     }
 }
 
-void websocket_session::on_batch_done(const core::batch_result& result,
-                                      const std::string& req_guid, codec::wire_format format) {
+void websocket_session::on_batch_done(const core::batch_result& result, const std::string& req_guid,
+                                      codec::wire_format format) {
     --batches_in_flight_;
     std::vector<codec::wire_format> repeats;
     if (context_->settings.batch_dedup_in_connection) {

@@ -24,7 +24,7 @@ namespace raccoon::server::http {
 class websocket_session : public connection,
                           public ping_target,
                           public std::enable_shared_from_this<websocket_session> {
-public:
+ public:
     using upgrade_request = boost::beast::http::request<boost::beast::http::string_body>;
 
     websocket_session(boost::beast::tcp_stream&& stream, std::shared_ptr<server_context> context,
@@ -39,7 +39,7 @@ public:
     // Acks what was read, then closes with 1001 (going away).
     void shutdown() override;
 
-private:
+ private:
     struct pending_write {
         std::string payload;
         bool text;
