@@ -14,25 +14,36 @@ endif
 
 .PHONY: deps configure build run test unit integration fmt clean
 
+# `make run` needs Java only to start a local broker: not with PUBLISHER_TYPE=log
+# or a broker of your own in PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS.
+RUN_DEPS := build
+ifeq ($(PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS),)
+ifneq ($(shell echo '$(PUBLISHER_TYPE)' | tr A-Z a-z),log)
+RUN_DEPS += kafka
+endif
+endif
+
 deps:
 	@bash scripts/install-deps.sh
 
-configure: deps
+configure:
+	@bash scripts/install-deps.sh build
 	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DRACCOON_SANITIZE=$(SANITIZE) >/dev/null
 
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 run: build
+	@bash scripts/install-deps.sh $(RUN_DEPS)
 	@bash scripts/run.sh $(BUILD_DIR)/src/raccoon
 
-test: build
+test: deps build
 	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900
 
-unit: build
+unit: deps build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L unit
 
-integration: build
+integration: deps build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration
 
 fmt:

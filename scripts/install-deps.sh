@@ -1,34 +1,50 @@
 #!/usr/bin/env bash
-# Installs every Debian package the build, `make run` and `make test` need.
-# Idempotent: it only calls apt-get when a package is missing. Root or sudo.
+# Installs the Debian packages a task needs, only those missing. Root or sudo.
+#
+#   install-deps.sh build   the compiler, CMake, the C++ libraries, GoogleTest
+#   install-deps.sh kafka   what runs a local broker: Java, Maven, kcat
+#   install-deps.sh test    the integration tests' tools: pytest, Python clients
+#
+# Several groups may be named at once; none means all of them.
 set -euo pipefail
 
-packages=(
-    build-essential cmake ninja-build pkg-config
+build_packages=(
+    build-essential cmake ninja-build pkg-config clang-format curl
     libboost1.81-dev
     libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-    librdkafka-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-    libyaml-cpp-dev libgtest-dev libgmock-dev
-    clang-format kcat curl
-    default-jre-headless maven
-    python3 python3-pytest python3-protobuf python3-requests python3-confluent-kafka
+    librdkafka-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
+    libgtest-dev libgmock-dev python3
+)
+kafka_packages=(default-jre-headless maven kcat python3)
+test_packages=(
+    kcat python3-pytest python3-protobuf python3-requests python3-confluent-kafka
     python3-websockets
 )
 
-missing=()
-for package in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$package")
-    fi
+groups=("$@")
+[ ${#groups[@]} -gt 0 ] || groups=(build kafka test)
+
+wanted=()
+for group in "${groups[@]}"; do
+    case "$group" in
+        build) wanted+=("${build_packages[@]}") ;;
+        kafka) wanted+=("${kafka_packages[@]}") ;;
+        test) wanted+=("${test_packages[@]}") ;;
+        *) echo "install-deps: unknown group $group (build, kafka or test)" >&2; exit 2 ;;
+    esac
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-    exit 0
-fi
+missing=()
+for package in "${wanted[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+        [[ " ${missing[*]} " == *" $package "* ]] || missing+=("$package")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then
-        exec sudo --preserve-env=DEBIAN_FRONTEND "$0" "$@"
+        exec sudo "$0" "$@"
     fi
     echo "install-deps: missing ${missing[*]}; run as root or install sudo" >&2
     exit 1
