@@ -8,16 +8,17 @@ ingestor::ingestor(batch_channel& channel, config::ack_mode mode)
     : channel_(channel), mode_(mode) {}
 
 ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, std::function<void()> on_room) {
-    auto to_outcome = [](batch_channel::push_result r) {
+    auto to_outcome = [&b](batch_channel::push_result r) {
         switch (r) {
             case batch_channel::push_result::pushed:
-                return outcome::accepted;
+                return outcome::taken;
             case batch_channel::push_result::full:
                 return outcome::full;
             case batch_channel::push_result::closed:
                 break;
         }
-        return outcome::closed;
+        batch::fail(std::move(b), {make_error_code(errc::shutting_down), ""});
+        return outcome::taken;
     };
 
     if (mode_ == config::ack_mode::on_delivery) {
@@ -32,13 +33,19 @@ ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, std::function<void
         spdlog::warn("batch {} was acked but not delivered: {}: {}", guid, result.error.message(),
                      result.detail);
     });
-    outcome result = to_outcome(channel_.push_or_wait(b, std::move(on_room)));
-    if (result == outcome::accepted) {
-        ack(batch_result{});
-    } else {
-        b->set_completion(std::move(ack));
+    switch (channel_.push_or_wait(b, std::move(on_room))) {
+        case batch_channel::push_result::pushed:
+            ack(batch_result{});
+            return outcome::taken;
+        case batch_channel::push_result::full:
+            b->set_completion(std::move(ack));
+            return outcome::full;
+        case batch_channel::push_result::closed:
+            break;
     }
-    return result;
+    b->set_completion(std::move(ack));
+    batch::fail(std::move(b), {make_error_code(errc::shutting_down), ""});
+    return outcome::taken;
 }
 
 }  // namespace raccoon::core

@@ -12,15 +12,20 @@ namespace raccoon::core {
 // to the channel and applies EVENT_ACK, so transports need not know it.
 class ingestor {
  public:
-    enum class outcome { accepted, full, closed };
+    enum class outcome {
+        // The batch left the caller: taken into the channel, its ack to come
+        // at once (EVENT_ACK=0) or after delivery (EVENT_ACK=1); or, when the
+        // server is shutting down, answered at once with errc::shutting_down.
+        taken,
+        // The channel is full: the caller keeps the batch, reads nothing
+        // more, and offers it again when `on_room` is called (once, from
+        // another thread).
+        full,
+    };
 
     ingestor(batch_channel& channel, config::ack_mode mode);
 
-    // Offers the batch, whose completion is its ack. accepted: the batch is
-    // taken and the ack comes at once (EVENT_ACK=0) or after delivery
-    // (EVENT_ACK=1). full: the caller keeps the batch and `on_room` is called
-    // once, from another thread, when it may offer it again. closed: the
-    // server is shutting down; the caller keeps the batch.
+    // Offers the batch, whose completion is its ack.
     outcome submit(std::unique_ptr<batch>& b, std::function<void()> on_room);
 
     // Events acked under EVENT_ACK=0 whose delivery later failed.

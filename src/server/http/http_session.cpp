@@ -174,17 +174,9 @@ void http_session::offer_batch() {
     auto on_room = [self = shared_from_this()] {
         net::post(self->stream_.get_executor(), [self] { self->offer_batch(); });
     };
-    switch (context_->ingestor.submit(waiting_for_room_, std::move(on_room))) {
-        case core::ingestor::outcome::accepted:
-        case core::ingestor::outcome::full:
-            // The ack arrives through the batch's completion; or, when full,
-            // on_room offers it again. Either way nothing more is read now.
-            return;
-        case core::ingestor::outcome::closed:
-            core::batch::fail(std::move(waiting_for_room_),
-                              {core::make_error_code(core::errc::shutting_down), ""});
-            return;
-    }
+    // Taken: the ack arrives through the batch's completion. Full: on_room
+    // offers it again; meanwhile nothing more is read.
+    context_->ingestor.submit(waiting_for_room_, std::move(on_room));
 }
 
 void http_session::answer_events(const core::batch_result& result, const std::string& req_guid) {

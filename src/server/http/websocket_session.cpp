@@ -170,15 +170,7 @@ void websocket_session::offer_batch() {
             self->do_read();
         });
     };
-    switch (context_->ingestor.submit(waiting_for_room_, std::move(on_room))) {
-        case core::ingestor::outcome::accepted:
-        case core::ingestor::outcome::full:
-            return;
-        case core::ingestor::outcome::closed:
-            core::batch::fail(std::move(waiting_for_room_),
-                              {core::make_error_code(core::errc::shutting_down), ""});
-            return;
-    }
+    context_->ingestor.submit(waiting_for_room_, std::move(on_room));
 }
 
 void websocket_session::on_batch_done(const core::batch_result& result, const std::string& req_guid,

@@ -43,7 +43,7 @@ TEST(ingestor, on_accept_acks_at_once_even_if_delivery_fails) {
     auto seen = std::make_shared<acks>();
     auto b = make_batch("g1", 3, seen);
 
-    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::accepted);
+    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::taken);
     EXPECT_EQ(b, nullptr);
     ASSERT_EQ(seen->results.size(), 1u) << "EVENT_ACK=0 acks on accept, before delivery";
     EXPECT_TRUE(seen->results[0].ok());
@@ -59,7 +59,7 @@ TEST(ingestor, on_accept_counts_nothing_when_delivery_succeeds) {
     ingestor in(channel, config::ack_mode::on_accept);
     auto seen = std::make_shared<acks>();
     auto b = make_batch("g1", 2, seen);
-    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::accepted);
+    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::taken);
     deliver(channel, {{}, {}});
     EXPECT_EQ(seen->results.size(), 1u);
     EXPECT_EQ(in.undelivered_after_ack(), 0u);
@@ -71,7 +71,7 @@ TEST(ingestor, on_delivery_acks_only_after_delivery_with_its_error) {
     auto seen = std::make_shared<acks>();
     auto b = make_batch("g1", 2, seen);
 
-    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::accepted);
+    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::taken);
     EXPECT_EQ(b, nullptr);
     EXPECT_TRUE(seen->results.empty()) << "EVENT_ACK=1 waits for the broker";
 
@@ -87,7 +87,7 @@ TEST(ingestor, on_delivery_acks_success_after_delivery) {
     ingestor in(channel, config::ack_mode::on_delivery);
     auto seen = std::make_shared<acks>();
     auto b = make_batch("g1", 2, seen);
-    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::accepted);
+    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::taken);
     deliver(channel, {{}, {}});
     ASSERT_EQ(seen->results.size(), 1u);
     EXPECT_TRUE(seen->results[0].ok());
@@ -98,7 +98,7 @@ TEST_P(ingestor_in_both_modes, full_keeps_the_batch_with_the_caller_and_calls_ba
     ingestor in(channel, GetParam());
     auto first_seen = std::make_shared<acks>();
     auto first = make_batch("first", 1, first_seen);
-    ASSERT_EQ(in.submit(first, [] {}), ingestor::outcome::accepted);
+    ASSERT_EQ(in.submit(first, [] {}), ingestor::outcome::taken);
 
     auto seen = std::make_shared<acks>();
     auto b = make_batch("second", 2, seen);
@@ -114,7 +114,7 @@ TEST_P(ingestor_in_both_modes, full_keeps_the_batch_with_the_caller_and_calls_ba
     EXPECT_EQ(room_calls, 1);
 
     // The retry is accepted and acked as its mode says, once.
-    ASSERT_EQ(in.submit(b, [&room_calls] { ++room_calls; }), ingestor::outcome::accepted);
+    ASSERT_EQ(in.submit(b, [&room_calls] { ++room_calls; }), ingestor::outcome::taken);
     deliver(channel, {{}, {}});
     ASSERT_EQ(seen->results.size(), 1u);
     EXPECT_TRUE(seen->results[0].ok());
@@ -126,7 +126,7 @@ TEST_P(ingestor_in_both_modes, full_batch_keeps_its_own_completion) {
     ingestor in(channel, GetParam());
     auto filler_seen = std::make_shared<acks>();
     auto filler = make_batch("filler", 1, filler_seen);
-    ASSERT_EQ(in.submit(filler, [] {}), ingestor::outcome::accepted);
+    ASSERT_EQ(in.submit(filler, [] {}), ingestor::outcome::taken);
 
     auto seen = std::make_shared<acks>();
     auto b = make_batch("kept", 1, seen);
@@ -139,23 +139,19 @@ TEST_P(ingestor_in_both_modes, full_batch_keeps_its_own_completion) {
     channel.close();
 }
 
-TEST_P(ingestor_in_both_modes, closed_channel_returns_closed_and_keeps_the_batch) {
+TEST_P(ingestor_in_both_modes, closed_channel_answers_the_batch_with_shutting_down) {
     batch_channel channel(4);
     channel.close();
     ingestor in(channel, GetParam());
     auto seen = std::make_shared<acks>();
     auto b = make_batch("late", 2, seen);
     int room_calls = 0;
-    ASSERT_EQ(in.submit(b, [&room_calls] { ++room_calls; }), ingestor::outcome::closed);
-    ASSERT_NE(b, nullptr);
-    EXPECT_EQ(b->req_guid, "late");
-    EXPECT_TRUE(seen->results.empty());
-    EXPECT_EQ(room_calls, 0);
-    EXPECT_EQ(channel.size(), 0u);
-
-    batch::fail(std::move(b), {errc::shutting_down, "closing"});
+    ASSERT_EQ(in.submit(b, [&room_calls] { ++room_calls; }), ingestor::outcome::taken);
+    EXPECT_EQ(b, nullptr);
     ASSERT_EQ(seen->results.size(), 1u);
     EXPECT_EQ(seen->results[0].error, errc::shutting_down);
+    EXPECT_EQ(room_calls, 0);
+    EXPECT_EQ(channel.size(), 0u);
     EXPECT_EQ(in.undelivered_after_ack(), 0u);
 }
 
