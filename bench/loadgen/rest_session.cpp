@@ -81,12 +81,14 @@ class rest_session final : public session_base {
 
     void on_read(beast::error_code error) {
         if (error) return failed("read: " + error.message());
-        busy_ = false;
         const std::string_view content_type = response_[http::field::content_type];
         const wire_format format =
             content_type.starts_with("application/proto") ? wire_format::proto : wire_format::json;
         const bool keep_alive = response_.keep_alive();
+        // Still busy while the answer is handled: the requests it lets the
+        // plan send only queue, and the next one starts below, once.
         on_answer(response_.body(), format, response_.result_int());
+        busy_ = false;
         if (closing()) return;
         if (!keep_alive) return failed("server ended keep-alive");
         if (!queue_.empty()) send_next();

@@ -54,6 +54,9 @@ class runner : public std::enable_shared_from_this<runner> {
     }
 
     const std::vector<std::shared_ptr<session>>& sessions() const { return sessions_; }
+    // After the run: sessions cut off by io_context::stop() still hold the
+    // runner through their callbacks.
+    void release() { sessions_.clear(); }
     bool interrupted() const { return interrupted_; }
 
  private:
@@ -278,6 +281,7 @@ run_result run(const options& opts) {
                 .count();
     }
     result.interrupted = r->interrupted();
+    r->release();
     return result;
 }
 

@@ -210,7 +210,11 @@ void session_base::closed() {
     if (done_) return;
     done_ = true;
     timer_.cancel();
-    on_done_();
+    // The callbacks hold the runner, which holds this session: let go.
+    auto on_done = std::move(on_done_);
+    on_done_ = nullptr;
+    on_ready_ = nullptr;
+    on_done();
 }
 
 }  // namespace raccoon::loadgen

@@ -122,8 +122,10 @@ def test_websocket_windowed_requests_acked_and_delivered_once(raccoon, kafka, tm
 def test_rest_keep_alive_acked_and_delivered_once(raccoon, kafka, tmp_path):
     server = raccoon.start(event_ack=1)
     guid_prefix = f"beast-rest-{uuid.uuid4().hex[:8]}"
+    # One request on the wire at a time per connection; the window queues
+    # the others in the client.
     run = run_loadgen(f"http://{HOST}:{server.port}{EVENTS_PATH}", tmp_path,
-                      *standard_args("json", guid_prefix, "beast-rest-"))
+                      *standard_args("json", guid_prefix, "beast-rest-"), "--window", 3)
     assert_all_acked(run, guid_prefix)
     assert run.summary["config"]["transport"] == "rest"
     assert_in_kafka_once(kafka, server, guid_prefix)
