@@ -18,7 +18,7 @@ build_packages=(
 kafka_packages=(default-jre-headless maven kcat python3)
 test_packages=(
     kcat python3-pytest python3-protobuf python3-requests python3-confluent-kafka
-    python3-websockets
+    python3-websockets python3-grpcio
 )
 
 groups=("$@")

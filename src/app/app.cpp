@@ -6,13 +6,16 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/system/system_error.hpp>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <raccoon/app/app.hpp>
 #include <raccoon/codec/codec.hpp>
 #include <raccoon/core/ingestor.hpp>
 #include <raccoon/core/worker_pool.hpp>
 #include <raccoon/publisher/kafka/kafka_publisher.hpp>
 #include <raccoon/publisher/log/log_publisher.hpp>
+#include <raccoon/server/grpc/grpc_server.hpp>
 #include <raccoon/server/http/http_server.hpp>
 #include <thread>
 #include <vector>
@@ -77,15 +80,37 @@ int run(const config::settings& settings) {
             "a port free to listen on at " + settings.server.bind_address + " (" +
                 e.code().message() + ")");
     }
+    server::grpc::grpc_server grpc(settings.server, ingestor);
+    try {
+        grpc.start();
+    } catch (const std::runtime_error& e) {
+        throw config::invalid_setting(
+            "SERVER_GRPC_PORT", std::to_string(settings.server.grpc_port),
+            "a port free to listen on at " + settings.server.bind_address + " (" + e.what() + ")");
+    }
     // Declared after the transports and the ingestor, so destroyed before
     // them: late delivery reports still find what their acks reach.
     auto publisher = make_publisher(settings);
     core::worker_pool workers(channel, *publisher, settings.publisher_pattern,
                               settings.worker.pool_size);
     workers.start();
-    spdlog::info("raccoon: listening on {}:{} (REST), publisher {}, EVENT_ACK={}, {} io threads",
-                 settings.server.bind_address, http.port(), publisher->name(),
-                 static_cast<int>(settings.event_ack), threads);
+    // gRPC's health service says SERVING only while the publisher reaches its
+    // destination: checked every second, off the data path.
+    std::jthread health_poller([&grpc, &publisher](std::stop_token stop) {
+        pthread_setname_np(pthread_self(), "grpc-health");
+        std::mutex mutex;
+        std::condition_variable_any wake;
+        while (!stop.stop_requested()) {
+            grpc.set_serving(publisher->connected());
+            std::unique_lock lock(mutex);
+            wake.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
+        }
+    });
+    spdlog::info(
+        "raccoon: listening on {}:{} (REST), {}:{} (gRPC), publisher {}, EVENT_ACK={}, {} io "
+        "threads",
+        settings.server.bind_address, http.port(), settings.server.bind_address, grpc.port(),
+        publisher->name(), static_cast<int>(settings.event_ack), threads);
 
     std::promise<int> stop_signal;
     net::signal_set signals(io, SIGINT, SIGTERM);
@@ -109,7 +134,12 @@ int run(const config::settings& settings) {
     const int signal_number = stop_signal.get_future().get();
     spdlog::info("raccoon: signal {}, draining", signal_number);
 
+    health_poller.request_stop();
+    health_poller.join();
     http.shutdown();
+    // New gRPC calls get UNAVAILABLE and health turns NOT_SERVING; calls in
+    // progress are answered as their batches complete in the drain below.
+    grpc.stop_accepting();
     channel.close();
     if (std::size_t failed = workers.drain(settings.worker.buffer_flush_timeout); failed > 0) {
         spdlog::error("raccoon: {} batches were not published within {} ms and were failed", failed,
@@ -121,9 +151,12 @@ int run(const config::settings& settings) {
     }
 
     const auto deadline = std::chrono::steady_clock::now() + ack_write_grace;
-    while (http.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    while ((http.open_connections() > 0 || grpc.calls_in_flight() > 0) &&
+           std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    // Any call still unanswered gets UNAVAILABLE; then gRPC closes its connections.
+    grpc.shutdown(deadline);
     io.stop();
     for (auto& thread : io_threads) thread.join();
     spdlog::info("raccoon: stopped");

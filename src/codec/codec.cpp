@@ -27,11 +27,7 @@ std::string lowercase_media_type(std::string_view content_type) {
     return lower;
 }
 
-std::expected<std::unique_ptr<core::batch>, decode_error> decode_protobuf(std::string_view body) {
-    pb::SendEventRequest request;
-    if (!request.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
-        return std::unexpected(decode_error{"body is not a protobuf SendEventRequest"});
-    }
+std::unique_ptr<core::batch> take_request(pb::SendEventRequest& request) {
     auto b = std::make_unique<core::batch>();
     b->req_guid = std::move(*request.mutable_req_guid());
     b->sent_time_seconds = request.sent_time().seconds();
@@ -42,6 +38,14 @@ std::expected<std::unique_ptr<core::batch>, decode_error> decode_protobuf(std::s
                                         std::move(*e.mutable_event_bytes()), nullptr});
     }
     return b;
+}
+
+std::expected<std::unique_ptr<core::batch>, decode_error> decode_protobuf(std::string_view body) {
+    pb::SendEventRequest request;
+    if (!request.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+        return std::unexpected(decode_error{"body is not a protobuf SendEventRequest"});
+    }
+    return take_request(request);
 }
 
 // The value of `name` or of its alias, or nullptr when absent or null.
@@ -159,13 +163,27 @@ std::string_view content_type_of(wire_format format) noexcept {
     return format == wire_format::protobuf ? "application/proto" : "application/json";
 }
 
-std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::string_view body,
-                                                                         wire_format format) {
-    auto decoded = format == wire_format::protobuf ? decode_protobuf(body) : decode_json(body);
+namespace {
+
+std::expected<std::unique_ptr<core::batch>, decode_error> refuse_empty(
+    std::expected<std::unique_ptr<core::batch>, decode_error> decoded) {
     if (decoded && (*decoded)->events.empty()) {
         return std::unexpected(decode_error{"request has no events", (*decoded)->req_guid});
     }
     return decoded;
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::string_view body,
+                                                                         wire_format format) {
+    return refuse_empty(format == wire_format::protobuf ? decode_protobuf(body)
+                                                        : decode_json(body));
+}
+
+std::expected<std::unique_ptr<core::batch>, decode_error> batch_from_request(
+    pb::SendEventRequest& request) {
+    return refuse_empty(take_request(request));
 }
 
 response response_for(const core::batch_result& result, std::optional<std::string> req_guid) {

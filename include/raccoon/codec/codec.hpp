@@ -9,6 +9,10 @@
 #include <string_view>
 #include <system_error>
 
+namespace raystack::raccoon::v1beta1 {
+class SendEventRequest;
+}
+
 namespace raccoon::codec {
 
 // The two encodings of SendEventRequest/SendEventResponse on the wire.
@@ -32,6 +36,12 @@ struct decode_error {
 // the batch. A request without events is an error.
 std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::string_view body,
                                                                          wire_format format);
+
+// Builds a batch from an already parsed request (gRPC parses its own), moving
+// the events' bytes and the req_guid out of it. A request without events is an
+// error.
+std::expected<std::unique_ptr<core::batch>, decode_error> batch_from_request(
+    raystack::raccoon::v1beta1::SendEventRequest& request);
 
 // Sends protobuf's own log lines (such as its complaint about invalid UTF-8 in
 // a client's message) to our logger at debug level, so a flood of bad

@@ -33,6 +33,10 @@ struct server_settings {
     std::string bind_address;
     std::uint16_t websocket_port = 8080;
     std::uint16_t grpc_port = 8081;
+    std::size_t grpc_max_recv_message_bytes = 4 * 1024 * 1024;
+    int grpc_max_concurrent_streams = 100;
+    milliseconds grpc_keepalive_time{7200000};
+    milliseconds grpc_keepalive_timeout{20000};
     int io_threads = 0;
     int websocket_max_conn = 30000;
     int websocket_read_buffer_size = 10240;

@@ -27,6 +27,10 @@ class publisher {
     // room; used once a shutdown's drain time is over.
     virtual void stop_waiting() = 0;
 
+    // Whether the destination answers now (Kafka: a broker answered a metadata
+    // request). May block up to about a second: call it off the data path.
+    virtual bool connected() const { return true; }
+
     virtual std::string_view name() const noexcept = 0;
 };
 

@@ -127,4 +127,16 @@ std::size_t kafka_publisher::flush(std::chrono::milliseconds timeout) {
 
 void kafka_publisher::stop_waiting() { stop_waiting_ = true; }
 
+bool kafka_publisher::connected() const {
+    // A request for the brokers only (no topics): it succeeds when one answers.
+    constexpr int metadata_timeout_ms = 500;
+    const rd_kafka_metadata_t* metadata = nullptr;
+    rd_kafka_resp_err_t error =
+        rd_kafka_metadata(client_, 0, nullptr, &metadata, metadata_timeout_ms);
+    if (error != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+    const bool any_broker = metadata->broker_cnt > 0;
+    rd_kafka_metadata_destroy(metadata);
+    return any_broker;
+}
+
 }  // namespace raccoon::publisher::kafka

@@ -82,6 +82,10 @@ std::string describe(const settings& s) {
     out << s.server.bind_address << "\n"
         << s.server.websocket_port << "\n"
         << s.server.grpc_port << "\n"
+        << s.server.grpc_max_recv_message_bytes << "\n"
+        << s.server.grpc_max_concurrent_streams << "\n"
+        << s.server.grpc_keepalive_time.count() << "\n"
+        << s.server.grpc_keepalive_timeout.count() << "\n"
         << s.server.io_threads << "\n"
         << s.server.websocket_max_conn << "\n"
         << s.server.websocket_read_buffer_size << "\n"
@@ -145,6 +149,10 @@ const std::vector<std::pair<std::string, std::string>>& default_table() {
         {"SERVER_WEBSOCKET_CONN_GROUP_DEFAULT", "--default--"},
         {"SERVER_BATCH_DEDUP_IN_CONNECTION_ENABLED", "false"},
         {"SERVER_GRPC_PORT", "8081"},
+        {"SERVER_GRPC_MAX_RECV_MESSAGE_BYTES", "4194304"},
+        {"SERVER_GRPC_MAX_CONCURRENT_STREAMS", "100"},
+        {"SERVER_GRPC_KEEPALIVE_TIME_MS", "7200000"},
+        {"SERVER_GRPC_KEEPALIVE_TIMEOUT_MS", "20000"},
         {"SERVER_CORS_ENABLED", "false"},
         {"SERVER_CORS_ALLOWED_ORIGIN", ""},
         {"SERVER_CORS_ALLOWED_METHODS", "GET,HEAD,POST,OPTIONS"},
@@ -178,6 +186,10 @@ TEST(ConfigDefaults, MatchTheUpstreamTable) {
     settings s = load({}, kafka_env());
     EXPECT_EQ(s.server.websocket_port, 8080);
     EXPECT_EQ(s.server.grpc_port, 8081);
+    EXPECT_EQ(s.server.grpc_max_recv_message_bytes, 4u * 1024 * 1024);
+    EXPECT_EQ(s.server.grpc_max_concurrent_streams, 100);
+    EXPECT_EQ(s.server.grpc_keepalive_time, milliseconds(7200000));
+    EXPECT_EQ(s.server.grpc_keepalive_timeout, milliseconds(20000));
     EXPECT_EQ(s.server.bind_address, "0.0.0.0");
     EXPECT_EQ(s.server.io_threads, 0);
     EXPECT_EQ(s.server.websocket_max_conn, 30000);
@@ -488,6 +500,11 @@ const std::vector<bad_value> bad_values = {
     {"SERVER_WEBSOCKET_PORT", "80x"},
     {"SERVER_WEBSOCKET_PORT", "99999999999999999999999"},
     {"SERVER_GRPC_PORT", "65536"},
+    {"SERVER_GRPC_MAX_RECV_MESSAGE_BYTES", "100"},
+    {"SERVER_GRPC_MAX_RECV_MESSAGE_BYTES", "4294967296"},
+    {"SERVER_GRPC_MAX_CONCURRENT_STREAMS", "0"},
+    {"SERVER_GRPC_KEEPALIVE_TIME_MS", "10"},
+    {"SERVER_GRPC_KEEPALIVE_TIMEOUT_MS", "0"},
     {"METRIC_PROMETHEUS_PORT", "0"},
     {"PUBLISHER_TYPE", "rabbitmq"},
     {"EVENT_DISTRIBUTION_PUBLISHER_PATTERN", "clickstream-%s-%s"},

@@ -24,6 +24,7 @@ class kafka_publisher final : public publisher {
     void publish(std::unique_ptr<core::batch> batch) override;
     std::size_t flush(std::chrono::milliseconds timeout) override;
     void stop_waiting() override;
+    bool connected() const override;
     std::string_view name() const noexcept override { return "kafka"; }
 
  private:

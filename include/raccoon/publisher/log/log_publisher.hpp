@@ -15,6 +15,7 @@ class log_publisher final : public publisher {
     void publish(std::unique_ptr<core::batch> batch) override;
     std::size_t flush(std::chrono::milliseconds timeout) override;
     void stop_waiting() override {}
+    bool connected() const override { return true; }
     std::string_view name() const noexcept override { return "log"; }
 
  private:

@@ -1,0 +1,296 @@
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <mutex>
+#include <raccoon/codec/codec.hpp>
+#include <raccoon/core/error.hpp>
+#include <raccoon/server/grpc/grpc_server.hpp>
+#include <stdexcept>
+#include <unordered_set>
+
+#include "raystack/raccoon/v1beta1/raccoon.grpc.pb.h"
+
+namespace raccoon::server::grpc {
+namespace {
+
+namespace pb = raystack::raccoon::v1beta1;
+
+constexpr std::string_view service_name = "raystack.raccoon.v1beta1.EventService";
+
+// gRPC metadata keys are lowercase on the wire (HTTP/2), whatever the setting says.
+std::string lowercase(std::string_view text) {
+    std::string lower(text);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return lower;
+}
+
+std::string metadata_value(const ::grpc::CallbackServerContext& context, const std::string& key) {
+    if (key.empty()) return {};
+    auto found = context.client_metadata().find(key);
+    if (found == context.client_metadata().end()) return {};
+    return std::string(found->second.data(), found->second.size());
+}
+
+std::string listen_address(const std::string& bind_address, std::uint16_t port) {
+    // An IPv6 address needs brackets before its port.
+    if (bind_address.find(':') != std::string::npos) {
+        return "[" + bind_address + "]:" + std::to_string(port);
+    }
+    return bind_address + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+// One SendEvent call between its handler and its answer. It may be answered by
+// its batch's completion, or by shutdown() when that comes first: `finished`
+// lets exactly one of them touch the reactor, which is gone after Finish.
+struct call {
+    ::grpc::ServerUnaryReactor* reactor;
+    ::grpc::ByteBuffer* response;
+    std::unique_ptr<core::batch> waiting;  // while the channel is full
+    std::atomic<bool> finished{false};
+};
+
+// SendEvent is registered as a raw method, the request and response as bytes:
+// gRPC's own parse of a bad body answers UNIMPLEMENTED with no message (gRPC
+// 1.51), while a client must be told INVALID_ARGUMENT and why. Parsing here
+// also leaves the request ours to move the events' bytes out of.
+struct grpc_server::state
+    : std::enable_shared_from_this<grpc_server::state>,
+      pb::EventService::WithRawCallbackMethod_SendEvent<pb::EventService::Service> {
+    state(const config::server_settings& s, core::ingestor& i)
+        : settings(s),
+          ingestor(i),
+          id_key(lowercase(s.conn_id_header)),
+          group_key(lowercase(s.conn_group_header)) {}
+
+    ::grpc::ServerUnaryReactor* SendEvent(::grpc::CallbackServerContext* context,
+                                          const ::grpc::ByteBuffer* request,
+                                          ::grpc::ByteBuffer* response) override;
+
+    void offer(const std::shared_ptr<call>& c);
+    void answer(const std::shared_ptr<call>& c, const core::batch_result& result,
+                const std::string& req_guid);
+    // Finishes the call unless it is finished already; false when it was.
+    bool finish(const std::shared_ptr<call>& c, const ::grpc::Status& status);
+
+    const config::server_settings settings;
+    core::ingestor& ingestor;
+    const std::string id_key;
+    const std::string group_key;
+    std::unique_ptr<::grpc::Server> server;
+    std::uint16_t port = 0;
+    std::atomic<bool> draining{false};
+    std::atomic<bool> serving{true};
+
+    mutable std::mutex calls_mutex;
+    std::unordered_set<std::shared_ptr<call>> calls;
+};
+
+::grpc::ServerUnaryReactor* grpc_server::state::SendEvent(::grpc::CallbackServerContext* context,
+                                                          const ::grpc::ByteBuffer* request,
+                                                          ::grpc::ByteBuffer* response) {
+    ::grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    if (draining.load(std::memory_order_acquire)) {
+        reactor->Finish(::grpc::Status(::grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
+        return reactor;
+    }
+    // As upstream, a call without the id metadata is refused (upstream answers
+    // with a plain error, which gRPC-Go sends as UNKNOWN; INVALID_ARGUMENT
+    // says what is wrong, and clients read any non-OK status as a failure).
+    std::string id = metadata_value(*context, id_key);
+    if (id.empty()) {
+        reactor->Finish(::grpc::Status(::grpc::StatusCode::INVALID_ARGUMENT,
+                                       "connection id metadata " + id_key + " missing"));
+        return reactor;
+    }
+    pb::SendEventRequest parsed;
+    {
+        // A copy of a ByteBuffer shares its slices; the reader needs a mutable one.
+        ::grpc::ByteBuffer body(*request);
+        ::grpc::ProtoBufferReader reader(&body);
+        if (!parsed.ParseFromZeroCopyStream(&reader)) {
+            reactor->Finish(::grpc::Status(::grpc::StatusCode::INVALID_ARGUMENT,
+                                           "body is not a protobuf SendEventRequest"));
+            return reactor;
+        }
+    }
+    auto decoded = codec::batch_from_request(parsed);
+    if (!decoded) {
+        reactor->Finish(
+            ::grpc::Status(::grpc::StatusCode::INVALID_ARGUMENT, decoded.error().reason));
+        return reactor;
+    }
+    std::unique_ptr<core::batch> b = std::move(*decoded);
+    b->identity.id = std::move(id);
+    b->identity.group = metadata_value(*context, group_key);
+    if (b->identity.group.empty()) b->identity.group = settings.conn_group_default;
+
+    auto c = std::make_shared<call>();
+    c->reactor = reactor;
+    c->response = response;
+    {
+        std::lock_guard lock(calls_mutex);
+        calls.insert(c);
+    }
+    b->set_completion([self = shared_from_this(), c, guid = b->req_guid](
+                          const core::batch_result& result) { self->answer(c, result, guid); });
+    c->waiting = std::move(b);
+    offer(c);
+    return reactor;
+}
+
+void grpc_server::state::offer(const std::shared_ptr<call>& c) {
+    // Full: the batch stays in c->waiting and the reactor pending; on_room
+    // comes from a worker (or the channel's close) and offers it again there,
+    // outside the channel's lock, so no gRPC thread waits.
+    ingestor.submit(c->waiting, [self = shared_from_this(), c] { self->offer(c); });
+}
+
+void grpc_server::state::answer(const std::shared_ptr<call>& c, const core::batch_result& result,
+                                const std::string& req_guid) {
+    if (c->finished.load(std::memory_order_acquire)) return;
+    // What upstream clients expect: they read the SendEventResponse when the
+    // status is OK and the status otherwise. Upstream's handler returns a
+    // failed publish as a response (STATUS_ERROR, CODE_INTERNAL_ERROR, the
+    // reason) with a nil error, so a delivery failure is an OK status carrying
+    // that response. A batch refused because the server is shutting down was
+    // not published at all: that is the status UNAVAILABLE (a gRPC status
+    // cannot carry a response), which clients retry.
+    const bool as_response =
+        result.ok() || result.error == core::make_error_code(core::errc::publish_failed);
+    if (!as_response) {
+        std::string message = result.error.message();
+        if (!result.detail.empty()) message += ": " + result.detail;
+        finish(c, ::grpc::Status(static_cast<::grpc::StatusCode>(
+                                     codec::wire_status_for(result.error).grpc_status),
+                                 message));
+        return;
+    }
+    codec::response r = codec::response_for(result, req_guid);
+    pb::SendEventResponse message;
+    message.set_status(r.success ? pb::STATUS_SUCCESS : pb::STATUS_ERROR);
+    message.set_code(static_cast<pb::Code>(r.code));
+    message.set_sent_time(r.sent_time_seconds);
+    message.set_reason(std::move(r.reason));
+    if (r.req_guid) (*message.mutable_data())["req_guid"] = std::move(*r.req_guid);
+    // Written under the lock that finish() takes: shutdown() may have finished
+    // the call meanwhile, and then its response is gone.
+    std::lock_guard lock(calls_mutex);
+    if (c->finished.load(std::memory_order_acquire)) return;
+    bool own_buffer = false;
+    if (!::grpc::SerializationTraits<pb::SendEventResponse>::Serialize(message, c->response,
+                                                                       &own_buffer)
+             .ok()) {
+        c->finished.store(true, std::memory_order_release);
+        calls.erase(c);
+        c->reactor->Finish(
+            ::grpc::Status(::grpc::StatusCode::INTERNAL, "cannot serialize the response"));
+        return;
+    }
+    c->finished.store(true, std::memory_order_release);
+    calls.erase(c);
+    c->reactor->Finish(::grpc::Status::OK);
+}
+
+bool grpc_server::state::finish(const std::shared_ptr<call>& c, const ::grpc::Status& status) {
+    std::lock_guard lock(calls_mutex);
+    if (c->finished.exchange(true, std::memory_order_acq_rel)) return false;
+    calls.erase(c);
+    c->reactor->Finish(status);
+    return true;
+}
+
+grpc_server::grpc_server(const config::server_settings& settings, core::ingestor& ingestor)
+    : state_(std::make_shared<state>(settings, ingestor)) {}
+
+grpc_server::~grpc_server() {
+    if (state_->server) shutdown(std::chrono::steady_clock::now());
+}
+
+void grpc_server::start() {
+    const auto& settings = state_->settings;
+    ::grpc::EnableDefaultHealthCheckService(true);
+    ::grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+    ::grpc::ServerBuilder builder;
+    int selected_port = 0;
+    builder.AddListeningPort(listen_address(settings.bind_address, settings.grpc_port),
+                             ::grpc::InsecureServerCredentials(), &selected_port);
+    builder.RegisterService(state_.get());
+    builder.SetMaxReceiveMessageSize(static_cast<int>(settings.grpc_max_recv_message_bytes));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                               settings.grpc_max_concurrent_streams);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                               static_cast<int>(settings.grpc_keepalive_time.count()));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                               static_cast<int>(settings.grpc_keepalive_timeout.count()));
+    state_->server = builder.BuildAndStart();
+    if (!state_->server || selected_port == 0) {
+        state_->server.reset();
+        throw std::runtime_error("cannot listen on " +
+                                 listen_address(settings.bind_address, settings.grpc_port));
+    }
+    state_->port = static_cast<std::uint16_t>(selected_port);
+    set_serving(state_->serving.load());
+}
+
+std::uint16_t grpc_server::port() const { return state_->port; }
+
+void grpc_server::set_serving(bool serving) {
+    state_->serving.store(serving);
+    if (!state_->server || state_->draining.load()) return;
+    auto* health = state_->server->GetHealthCheckService();
+    if (health == nullptr) return;
+    health->SetServingStatus(serving);
+    health->SetServingStatus(std::string(service_name), serving);
+}
+
+void grpc_server::stop_accepting() {
+    state_->draining.store(true, std::memory_order_release);
+    if (!state_->server) return;
+    if (auto* health = state_->server->GetHealthCheckService()) health->SetServingStatus(false);
+}
+
+std::size_t grpc_server::calls_in_flight() const {
+    std::lock_guard lock(state_->calls_mutex);
+    return state_->calls.size();
+}
+
+void grpc_server::shutdown(std::chrono::steady_clock::time_point deadline) {
+    stop_accepting();
+    if (!state_->server) return;
+    // Calls whose batch is still unanswered are told UNAVAILABLE here: gRPC's
+    // Shutdown waits for every callback call to finish, and a batch's answer
+    // may never come once the workers and the publisher have stopped.
+    std::unordered_set<std::shared_ptr<call>> left;
+    {
+        std::lock_guard lock(state_->calls_mutex);
+        left = state_->calls;
+    }
+    std::size_t cancelled = 0;
+    for (const auto& c : left) {
+        if (state_->finish(c, ::grpc::Status(::grpc::StatusCode::UNAVAILABLE,
+                                             "server shut down before the batch was acked"))) {
+            ++cancelled;
+        }
+    }
+    if (cancelled > 0) spdlog::warn("grpc: {} calls were unanswered at shutdown", cancelled);
+    // Answers given just now still have to be written before gRPC cancels
+    // what is left, even when the deadline has passed.
+    constexpr auto write_grace = std::chrono::milliseconds(250);
+    const auto now = std::chrono::steady_clock::now();
+    state_->server->Shutdown(
+        std::chrono::system_clock::now() +
+        std::max<std::chrono::steady_clock::duration>(deadline - now, write_grace));
+    state_->server->Wait();
+    state_->server.reset();
+}
+
+}  // namespace raccoon::server::grpc
