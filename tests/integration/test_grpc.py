@@ -10,7 +10,9 @@ grpcurl.
 
 import collections
 import contextlib
+import os
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -22,6 +24,7 @@ from conftest import (
     CODE_INTERNAL_ERROR,
     CODE_OK,
     HOST,
+    Event,
     STATUS_ERROR,
     STATUS_SUCCESS,
     assert_arrived_once,
@@ -391,3 +394,34 @@ def test_new_calls_while_draining_are_unavailable(raccoon):
             assert error.code() == grpc.StatusCode.UNAVAILABLE, error
     code, _ = server.stop()
     assert code == 0, server.stderr()
+
+
+def test_our_cpp_client(raccoon, kafka):
+    """Our own client, on the C++ stub: acks under EVENT_ACK=1 with the
+    id and group metadata, events in Kafka."""
+    client = os.environ.get("RACCOON_GRPC_CLIENT")
+    if not client or not os.path.exists(client):
+        pytest.fail("RACCOON_GRPC_CLIENT is not built; run through ctest")
+    server = raccoon.start(event_ack=1, env={"SERVER_WEBSOCKET_CONN_GROUP_HEADER": "X-Group"})
+    tag = f"cpp{uuid.uuid4().hex[:8]}"
+    batches, per_batch = 4, 5
+    result = subprocess.run(
+        [client, grpc_target(server), tag, "grpc-cpp", str(batches), str(per_batch),
+         "x-user-id=cpp-user", "x-group=backend"],
+        capture_output=True, timeout=60, text=True,
+    )
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    lines = result.stdout.split("\n")[:-1]
+    assert lines == [f"0 {STATUS_SUCCESS} {CODE_OK} {tag}-{b}" for b in range(batches)], lines
+    sent = [
+        Event("grpc-cpp", f"{tag}:{b}:{e}".encode())
+        for b in range(batches)
+        for e in range(per_batch)
+    ]
+    assert_arrived_once(kafka, server, sent)
+    # Without the id metadata the call is refused: INVALID_ARGUMENT (3).
+    result = subprocess.run(
+        [client, grpc_target(server), tag + "x", "grpc-cpp", "1", "1"],
+        capture_output=True, timeout=60, text=True,
+    )
+    assert result.returncode == 1 and result.stdout.startswith("3 "), result.stdout
