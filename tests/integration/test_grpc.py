@@ -202,7 +202,8 @@ def test_publish_failure_is_a_response(raccoon):
 def test_health_serving(raccoon):
     server = raccoon.start()
     with open_channel(server) as channel:
-        assert health_status(channel) == SERVING
+        # NOT_SERVING until the first check of the broker, right after start.
+        wait_health(channel, SERVING, 10)
         assert health_status(channel, SERVICE) == SERVING
         error = expect_rpc_error(lambda: health_status(channel, "no.such.Service"))
         assert error.code() == grpc.StatusCode.NOT_FOUND, error

@@ -87,7 +87,8 @@ struct grpc_server::state
     std::unique_ptr<::grpc::Server> server;
     std::uint16_t port = 0;
     std::atomic<bool> draining{false};
-    std::atomic<bool> serving{true};
+    // NOT_SERVING until the first check of the publisher says otherwise.
+    std::atomic<bool> serving{false};
 
     mutable std::mutex calls_mutex;
     std::unordered_set<std::shared_ptr<call>> calls;
