@@ -426,3 +426,25 @@ def test_our_cpp_client(raccoon, kafka):
         capture_output=True, timeout=60, text=True,
     )
     assert result.returncode == 1 and result.stdout.startswith("3 "), result.stdout
+
+
+def test_grpc_port_in_use_stops_with_one_line_naming_it(raccoon):
+    """A taken port, even one another raccoon holds (gRPC would share it
+    through SO_REUSEPORT unless told not to), stops start-up with one line."""
+    first = raccoon.start(env={"PUBLISHER_TYPE": "log"})
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        for port in (taken.getsockname()[1], int(first.env["SERVER_GRPC_PORT"])):
+            second = raccoon.start(
+                env={"PUBLISHER_TYPE": "log", "SERVER_GRPC_PORT": port}, wait=False
+            )
+            try:
+                second.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"a second server started on gRPC port {port}")
+            lines = second.stderr().splitlines()
+            assert second.proc.returncode != 0
+            assert len(lines) == 1, lines
+            assert "SERVER_GRPC_PORT" in lines[0] and str(port) in lines[0], lines
+            assert "in use" in lines[0], lines

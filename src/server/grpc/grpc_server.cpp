@@ -1,3 +1,4 @@
+#include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -35,6 +36,31 @@ std::string metadata_value(const ::grpc::CallbackServerContext& context, const s
     auto found = context.client_metadata().find(key);
     if (found == context.client_metadata().end()) return {};
     return std::string(found->second.data(), found->second.size());
+}
+
+// gRPC's own log lines go through our logger instead of raw stderr. While
+// the server starts they are kept quiet (a failure to bind is said in one line
+// by app) and the OS error of the last one is kept to say why.
+std::atomic<bool> grpc_starting{false};
+std::mutex grpc_error_mutex;
+std::string grpc_start_error;
+
+void on_grpc_log(gpr_log_func_args* args) {
+    if (grpc_starting.load(std::memory_order_relaxed)) {
+        spdlog::debug("grpc {}:{}: {}", args->file, args->line, args->message);
+        std::string_view message = args->message;
+        constexpr std::string_view os_error = "os_error:\"";
+        if (auto at = message.find(os_error); at != std::string_view::npos) {
+            message.remove_prefix(at + os_error.size());
+            std::lock_guard lock(grpc_error_mutex);
+            grpc_start_error = std::string(message.substr(0, message.find('"')));
+        }
+        return;
+    }
+    const auto level = args->severity == GPR_LOG_SEVERITY_ERROR  ? spdlog::level::warn
+                       : args->severity == GPR_LOG_SEVERITY_INFO ? spdlog::level::debug
+                                                                 : spdlog::level::trace;
+    spdlog::log(level, "grpc {}:{}: {}", args->file, args->line, args->message);
 }
 
 std::string listen_address(const std::string& bind_address, std::uint16_t port) {
@@ -217,6 +243,8 @@ grpc_server::~grpc_server() {
 
 void grpc_server::start() {
     const auto& settings = state_->settings;
+    gpr_set_log_function(on_grpc_log);
+    grpc_starting.store(true);
     ::grpc::EnableDefaultHealthCheckService(true);
     ::grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
@@ -225,6 +253,9 @@ void grpc_server::start() {
     builder.AddListeningPort(listen_address(settings.bind_address, settings.grpc_port),
                              ::grpc::InsecureServerCredentials(), &selected_port);
     builder.RegisterService(state_.get());
+    // gRPC sets SO_REUSEPORT by default on Linux: a second server on the same
+    // port would start and silently share the traffic instead of failing.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.SetMaxReceiveMessageSize(static_cast<int>(settings.grpc_max_recv_message_bytes));
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                                settings.grpc_max_concurrent_streams);
@@ -233,10 +264,16 @@ void grpc_server::start() {
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
                                static_cast<int>(settings.grpc_keepalive_timeout.count()));
     state_->server = builder.BuildAndStart();
+    grpc_starting.store(false);
     if (!state_->server || selected_port == 0) {
         state_->server.reset();
+        std::string why;
+        {
+            std::lock_guard lock(grpc_error_mutex);
+            if (!grpc_start_error.empty()) why = ": " + grpc_start_error;
+        }
         throw std::runtime_error("cannot listen on " +
-                                 listen_address(settings.bind_address, settings.grpc_port));
+                                 listen_address(settings.bind_address, settings.grpc_port) + why);
     }
     state_->port = static_cast<std::uint16_t>(selected_port);
     set_serving(state_->serving.load());
