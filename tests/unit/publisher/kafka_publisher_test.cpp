@@ -429,5 +429,19 @@ TEST(kafka_publisher, destruction_without_flush_still_completes_pending_batches)
     EXPECT_EQ(probe.calls(), 1u);
 }
 
+TEST(kafka_publisher, connected_says_whether_a_broker_answers) {
+    mock_cluster cluster;
+    kafka_publisher reachable(quiet({{"bootstrap.servers", cluster.bootstrap()}}));
+    // The first request may race the first connection: a few tries, each bounded.
+    bool connected = false;
+    for (int i = 0; i < 20 && !connected; ++i) connected = reachable.connected();
+    EXPECT_TRUE(connected);
+
+    kafka_publisher unreachable(quiet({{"bootstrap.servers", "127.0.0.1:1"}}));
+    const auto start = steady::now();
+    EXPECT_FALSE(unreachable.connected());
+    EXPECT_LT(steady::now() - start, 2s) << "connected() must stay bounded: it runs every second";
+}
+
 }  // namespace
 }  // namespace raccoon::publisher::kafka
