@@ -131,3 +131,20 @@ def test_broker_stopped_mid_run(raccoon, kafka):
     after = [e for e in delivered[fire_and_forget] if e.type == "after"]
     got = kafka.read([fire_and_forget.topic("after")], len(after), timeout=30)
     assert sorted(v for _, v in got) == sorted(e.bytes for e in after)
+
+
+def test_grpc_health_follows_a_broker_outage(raccoon, kafka):
+    """The gRPC health service says SERVING while the broker is up, NOT_SERVING
+    once it goes away, and SERVING again when it is back."""
+    from test_grpc import NOT_SERVING, SERVING, open_channel, wait_health
+
+    server = raccoon.start(event_ack=1, env=OUTAGE_SETTINGS)
+    with open_channel(server) as channel:
+        wait_health(channel, SERVING, 20)
+        try:
+            kafka_sh("stop", timeout=60)
+            wait_health(channel, NOT_SERVING, 20)
+        finally:
+            if not broker_running():
+                kafka_sh("start", timeout=180)
+        wait_health(channel, SERVING, 60)
