@@ -8,6 +8,7 @@ The misbehaving peers are raw sockets (the upgrade by hand, masked frames of
 our own), since `websockets` always answers pings and always reads."""
 
 import asyncio
+import os
 import select
 import socket
 import threading
@@ -224,6 +225,9 @@ def test_idle_after_an_ack_does_not_time_out(raccoon, kafka):
 FLOOD_TIME_BOUND_S = 15.0
 FLOOD_FRAME_BOUND = 1_000_000
 RSS_GROWTH_BOUND_KIB = 96 * 1024
+# ASan holds freed memory in its quarantine (256 MiB by default) and pads every
+# allocation, so under it RSS says nothing about what the server keeps.
+RSS_IS_MEANINGFUL = "address" not in os.environ.get("RACCOON_SANITIZE", "")
 
 
 def flood(raw, result):
@@ -337,7 +341,7 @@ def test_client_that_never_reads_is_disconnected(raccoon, kafka, max_queued_acks
             f"{r.get('elapsed', 0):.1f}s"
         )
         assert r["closed_after"] < closed_within_s, r
-    assert peak - baseline < RSS_GROWTH_BOUND_KIB, (
+    assert not RSS_IS_MEANINGFUL or peak - baseline < RSS_GROWTH_BOUND_KIB, (
         f"RSS grew by {(peak - baseline) // 1024} MiB during the floods"
     )
     assert server.running()
