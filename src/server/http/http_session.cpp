@@ -125,15 +125,20 @@ void http_session::handle_upgrade(const request& req) {
     if (settings.websocket_check_origin && !origin_matches_host(req)) {
         return answer_plain(beast_http::status::forbidden, "origin not allowed\n");
     }
-    core::connection_identity identity{std::string(id), {}};
+    busy_ = false;
+    // The WebSocket takes the connection over; this session ends with this handler.
+    std::make_shared<websocket_session>(std::move(stream_), context_, identity_of(req))
+        ->start(parser_->release());
+}
+
+core::connection_identity http_session::identity_of(const request& req) const {
+    const auto& settings = context_->settings;
+    core::connection_identity identity{std::string(req[settings.conn_id_header]), {}};
     if (!settings.conn_group_header.empty()) {
         identity.group = std::string(req[settings.conn_group_header]);
     }
     if (identity.group.empty()) identity.group = settings.conn_group_default;
-    busy_ = false;
-    // The WebSocket takes the connection over; this session ends with this handler.
-    std::make_shared<websocket_session>(std::move(stream_), context_, std::move(identity))
-        ->start(parser_->release());
+    return identity;
 }
 
 void http_session::handle_events(const request& req) {
@@ -154,12 +159,7 @@ void http_session::handle_events(const request& req) {
             decoded.error().req_guid);
     }
     std::unique_ptr<core::batch> b = std::move(*decoded);
-    const auto& settings = context_->settings;
-    b->identity.id = std::string(req[settings.conn_id_header]);
-    if (!settings.conn_group_header.empty()) {
-        b->identity.group = std::string(req[settings.conn_group_header]);
-    }
-    if (b->identity.group.empty()) b->identity.group = settings.conn_group_default;
+    b->identity = identity_of(req);
 
     b->set_completion([self = shared_from_this(),
                        guid = b->req_guid](const core::batch_result& result) mutable {
