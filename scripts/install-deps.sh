@@ -3,7 +3,7 @@
 #
 #   install-deps.sh build   the compiler, CMake, the C++ libraries, GoogleTest
 #   install-deps.sh kafka   what runs a local broker: Java, Maven, kcat
-#   install-deps.sh test    the integration tests' tools: pytest, Python clients
+#   install-deps.sh test    the integration tests' tools: pytest, Python clients, Prometheus
 #
 # Several groups may be named at once; none means all of them.
 set -euo pipefail
@@ -18,7 +18,7 @@ build_packages=(
 kafka_packages=(default-jre-headless maven kcat python3)
 test_packages=(
     kcat python3-pytest python3-protobuf python3-requests python3-confluent-kafka
-    python3-websockets python3-grpcio
+    python3-websockets python3-grpcio prometheus
 )
 
 groups=("$@")
@@ -54,3 +54,10 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# The tests start their own Prometheus on a free port; Debian's package also
+# enables a daemon on :9090, the default METRIC_PROMETHEUS_PORT.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    echo "install-deps: disabling the prometheus service, which would hold port 9090"
+    systemctl disable --now prometheus.service
+fi
