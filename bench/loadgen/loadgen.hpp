@@ -19,14 +19,15 @@ namespace boost::asio {
 class io_context;
 }
 
-// raccoon-loadgen: drives a raccoon server over WebSocket or REST and measures
-// what comes back. Only Beast's two translation units (ws_session.cpp,
-// rest_session.cpp) include Beast; everything here is plain C++.
+// raccoon-loadgen: drives a raccoon server over WebSocket, REST or gRPC and
+// measures what comes back. Only the transports' translation units
+// (ws_session.cpp and rest_session.cpp for Beast, grpc_session.cpp for gRPC)
+// include those libraries; everything here is plain C++.
 namespace raccoon::loadgen {
 
 using clock = std::chrono::steady_clock;
 
-enum class transport { websocket, rest };
+enum class transport { websocket, rest, grpc };
 enum class wire_format { proto, json };
 
 // The command line, validated.
@@ -35,7 +36,7 @@ struct options {
     std::string url;
     std::string host;  // an IPv4 literal
     std::uint16_t port = 0;
-    std::string target;  // the path, e.g. /api/v1/events
+    std::string target;  // the path, e.g. /api/v1/events; unused by gRPC
     wire_format format = wire_format::proto;
 
     std::size_t connections = 1;
@@ -149,12 +150,18 @@ class session {
     virtual std::size_t unacked() const = 0;
 };
 
-// Implemented by ws_session.cpp and rest_session.cpp; each session gets its
-// own strand of `io`. `index` numbers the connection (its id, its guids).
+// Implemented by ws_session.cpp, rest_session.cpp and grpc_session.cpp; each
+// session gets its own strand of `io`. `index` numbers the connection (its id,
+// its guids).
 std::shared_ptr<session> make_ws_session(run_state& run, std::size_t index,
                                          boost::asio::io_context& io);
 std::shared_ptr<session> make_rest_session(run_state& run, std::size_t index,
                                            boost::asio::io_context& io);
+std::shared_ptr<session> make_grpc_session(run_state& run, std::size_t index,
+                                           boost::asio::io_context& io);
+
+// "websocket", "rest" or "grpc".
+const char* transport_name(transport kind);
 
 // Runs the whole plan; returns the merged stats and the number left unacked.
 struct run_result {

@@ -45,7 +45,7 @@ nlohmann::json summary_json(const options& o, const run_result& r, bool success)
     return {
         {"config",
          {{"url", o.url},
-          {"transport", o.kind == transport::websocket ? "websocket" : "rest"},
+          {"transport", transport_name(o.kind)},
           {"format", o.format == wire_format::proto ? "proto" : "json"},
           {"connections", o.connections},
           {"source_addresses", o.source_addresses.size()},

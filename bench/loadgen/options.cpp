@@ -87,8 +87,11 @@ bool parse_url(const std::string& url, options& o, std::string& error) {
     } else if (rest.starts_with("http://")) {
         o.kind = transport::rest;
         rest.remove_prefix(7);
+    } else if (rest.starts_with("grpc://")) {
+        o.kind = transport::grpc;
+        rest.remove_prefix(7);
     } else {
-        error = "--url must start with ws:// or http://";
+        error = "--url must start with ws://, http:// or grpc://";
         return false;
     }
     const auto slash = rest.find('/');
@@ -125,13 +128,17 @@ std::string random_hex(std::size_t digits) {
 std::string usage() {
     return R"(usage: raccoon-loadgen --url URL [options]
 
-  --url URL                ws://HOST:PORT/api/v1/events (WebSocket) or
-                           http://HOST:PORT/api/v1/events (REST, keep-alive); HOST an IPv4 address
-  --format proto|json      wire format (default proto)
-  --connections N          connections (default 1)
+  --url URL                ws://HOST:PORT/api/v1/events (WebSocket),
+                           http://HOST:PORT/api/v1/events (REST, keep-alive) or
+                           grpc://HOST:PORT (EventService/SendEvent, the server's
+                           SERVER_GRPC_PORT); HOST an IPv4 address
+  --format proto|json      wire format (default proto); gRPC carries protobuf only
+  --connections N          connections; with grpc:// channels, each on its own TCP
+                           connection (default 1)
   --source-addresses LIST  local addresses, round-robin per connection: A, A-B, comma-separated
-                           (127.0.0.0/8 only), e.g. 127.0.0.1-127.0.0.50
-  --id-header NAME         connection id header (default X-User-ID)
+                           (127.0.0.0/8 only), e.g. 127.0.0.1-127.0.0.50; not with grpc://
+  --id-header NAME         connection id header, gRPC metadata in lower case
+                           (default X-User-ID)
   --id-prefix P            id of connection i is P<i> (default loadgen-)
   --group-header NAME, --group G   also send a group header
   --guid-prefix P          req_guid = P-<connection>-<request> (default: random)
@@ -143,7 +150,8 @@ std::string usage() {
   --requests N             requests per connection
   --duration S             seconds of sending (after --warmup), or of holding with --idle
   --warmup S               seconds whose requests are sent but not measured (default 0)
-  --idle                   connect, then only hold the connections (answering pings)
+  --idle                   connect, then only hold the connections (answering pings);
+                           WebSocket only
   --connect-timeout S      per connection, TCP connect and upgrade (default 10)
   --connect-concurrency N  connection attempts in progress at once (default 256)
   --drain-timeout S        after the sending ends, wait S for answers in flight (default 10)
@@ -284,6 +292,15 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error) 
         o.format = wire_format::json;
     } else {
         return fail("--format must be proto or json");
+    }
+    if (o.kind == transport::grpc) {
+        if (o.format != wire_format::proto) {
+            return fail("--format json: gRPC carries protobuf only");
+        }
+        // gRPC opens its own sockets: there is no hook to bind them first.
+        if (!o.source_addresses.empty()) {
+            return fail("--source-addresses does not apply to grpc://");
+        }
     }
     if (o.connections == 0) return fail("--connections must be at least 1");
     if (o.batch_size == 0) return fail("--batch-size must be at least 1");

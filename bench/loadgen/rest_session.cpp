@@ -57,7 +57,7 @@ class rest_session final : public session_base {
         connected(true);
     }
 
-    void transmit(std::string message) override {
+    void transmit(std::string message, std::string_view) override {
         queue_.push_back(std::move(message));
         if (!busy_) send_next();
     }

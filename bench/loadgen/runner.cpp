@@ -64,8 +64,7 @@ class runner : public std::enable_shared_from_this<runner> {
         while (!launch_stopped_ && sessions_.size() < opts_.connections &&
                connecting_ < opts_.connect_concurrency) {
             const std::size_t index = sessions_.size();
-            auto s = opts_.kind == transport::websocket ? make_ws_session(state_, index, io_)
-                                                        : make_rest_session(state_, index, io_);
+            auto s = make_session(index);
             sessions_.push_back(s);
             ++connecting_;
             s->start([self = shared_from_this()](
@@ -74,6 +73,18 @@ class runner : public std::enable_shared_from_this<runner> {
                          net::post(self->strand_, [self] { self->on_done(1); });
                      });
         }
+    }
+
+    std::shared_ptr<session> make_session(std::size_t index) {
+        switch (opts_.kind) {
+            case transport::websocket:
+                return make_ws_session(state_, index, io_);
+            case transport::rest:
+                return make_rest_session(state_, index, io_);
+            case transport::grpc:
+                return make_grpc_session(state_, index, io_);
+        }
+        return nullptr;
     }
 
     void on_ready() {
@@ -212,6 +223,18 @@ class runner : public std::enable_shared_from_this<runner> {
 };
 
 }  // namespace
+
+const char* transport_name(transport kind) {
+    switch (kind) {
+        case transport::websocket:
+            return "websocket";
+        case transport::rest:
+            return "rest";
+        case transport::grpc:
+            return "grpc";
+    }
+    return "unknown";
+}
 
 void stats::merge(const stats& other) {
     requests_sent += other.requests_sent;

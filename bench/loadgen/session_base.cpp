@@ -99,14 +99,16 @@ void session_base::send_one(clock::time_point sent_at) {
     const std::uint64_t request = next_request_++;
     std::string guid = request_guid(opts, index_, request);
     std::string message = encode_request(opts, guid, request);
-    pending_.emplace(std::move(guid),
-                     in_flight{sent_at, static_cast<std::uint32_t>(opts.batch_size),
-                               sent_at >= run_.measure_start});
+    const auto entry = pending_
+                           .emplace(std::move(guid),
+                                    in_flight{sent_at, static_cast<std::uint32_t>(opts.batch_size),
+                                              sent_at >= run_.measure_start})
+                           .first;
     stats& s = run_.local();
     ++s.requests_sent;
     s.events_sent += opts.batch_size;
     run_.sent.fetch_add(1, std::memory_order_relaxed);
-    transmit(std::move(message));
+    transmit(std::move(message), entry->first);
 }
 
 void session_base::fill_window() {
@@ -184,6 +186,18 @@ void session_base::on_answer(std::string_view message, wire_format format, unsig
         s.latency.record(static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(now - request.sent).count()));
     }
+    if (began_ && run_.opts.rate <= 0) return fill_window();
+    close_if_done();
+}
+
+void session_base::on_no_answer(std::string_view req_guid, std::string_view what) {
+    auto it = pending_.find(std::string(req_guid));
+    if (it == pending_.end()) return;
+    pending_.erase(it);
+    stats& s = run_.local();
+    ++s.acks_error;
+    ++s.transport_errors[std::string(what)];
+    run_.acks.fetch_add(1, std::memory_order_relaxed);
     if (began_ && run_.opts.rate <= 0) return fill_window();
     close_if_done();
 }

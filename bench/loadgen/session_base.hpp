@@ -32,7 +32,8 @@ class session_base : public session, public std::enable_shared_from_this<session
     // Opens the connection; ends by calling connected().
     virtual void do_start() = 0;
     // Puts one request on the wire (queued behind the ones not yet written).
-    virtual void transmit(std::string message) = 0;
+    // `req_guid` lives until the request is answered or the session ends.
+    virtual void transmit(std::string message, std::string_view req_guid) = 0;
     // Closes politely; ends by calling closed().
     virtual void close_transport() = 0;
     // Closes the socket now; pending operations end with an error.
@@ -42,6 +43,9 @@ class session_base : public session, public std::enable_shared_from_this<session
     void connected(bool ok, std::string_view what = {});
     // One answer arrived; `http_status` is 0 on a WebSocket.
     void on_answer(std::string_view message, wire_format format, unsigned http_status);
+    // A request ended with no answer to match (a gRPC call with an error
+    // status): an error of the transport, counted against that request.
+    void on_no_answer(std::string_view req_guid, std::string_view what);
     // The connection broke; counted once, unless we were closing it anyway.
     void failed(std::string_view what);
     // The transport is closed: the session is done.

@@ -89,7 +89,7 @@ class ws_session final : public session_base {
         if (!closing()) do_read();
     }
 
-    void transmit(std::string message) override {
+    void transmit(std::string message, std::string_view) override {
         writes_.push_back(std::move(message));
         if (!writing_) do_write();
     }

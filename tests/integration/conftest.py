@@ -822,3 +822,104 @@ class RawWebSocket:
             self.sock.close()
         except OSError:
             pass
+
+
+# --------------------------------------------------------------------------
+# raccoon-loadgen (bench/loadgen), our own Beast and gRPC client. Its requests
+# are deterministic (bench/README.md): connection c sends requests r = 0..
+# with req_guid "<guid-prefix>-<c>-<r>"; event i of a request is
+# b"<req_guid>/<i>/" followed, up to --event-size bytes, by the byte p % 256 at
+# offset p; its type is "type-<(r * batch_size + i) % event_types>".
+# `loadgen_expected_events` rebuilds them from the same options.
+#
+# Environment: RACCOON_LOADGEN, the raccoon-loadgen binary.
+
+LOADGEN_CONNECTIONS = 4
+LOADGEN_REQUESTS = 50
+LOADGEN_BATCH = 5
+LOADGEN_TYPES = 3
+LOADGEN_EVENT_SIZE = 300  # past 256, so every byte value occurs in each payload
+LOADGEN_TIMEOUT_S = 90
+
+
+def loadgen_bin():
+    return env_path("RACCOON_LOADGEN")
+
+
+def loadgen_expected_events(guid_prefix, connections=LOADGEN_CONNECTIONS,
+                            requests=LOADGEN_REQUESTS, batch=LOADGEN_BATCH, types=LOADGEN_TYPES,
+                            event_size=LOADGEN_EVENT_SIZE):
+    events = []
+    for c in range(connections):
+        for r in range(requests):
+            guid = f"{guid_prefix}-{c}-{r}"
+            for i in range(batch):
+                head = f"{guid}/{i}/".encode()
+                payload = head + bytes(p % 256 for p in range(len(head), event_size))
+                events.append(Event(f"type-{(r * batch + i) % types}", payload))
+    return events
+
+
+class LoadgenRun:
+    def __init__(self, proc, summary):
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.summary = summary
+        # --print-acks lines; the human summary follows them on stdout.
+        self.acks = [json.loads(line) for line in proc.stdout.splitlines()
+                     if line.startswith("{")]
+
+    def __str__(self):
+        return (f"exit {self.returncode}\nstdout:\n{self.stdout[-4000:]}"
+                f"\nstderr:\n{self.stderr[-4000:]}")
+
+
+def run_loadgen(url, tmp_path, *args, timeout=LOADGEN_TIMEOUT_S):
+    out = tmp_path / f"loadgen-{uuid.uuid4().hex[:8]}.json"
+    proc = subprocess.run(
+        [loadgen_bin(), "--url", url, "--json-out", str(out), "--timeout", str(timeout),
+         "--print-acks", *map(str, args)],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout + 30,
+    )
+    summary = json.loads(out.read_text()) if out.exists() else None
+    return LoadgenRun(proc, summary)
+
+
+def loadgen_standard_args(fmt, guid_prefix, id_prefix):
+    return ["--format", fmt, "--connections", LOADGEN_CONNECTIONS, "--requests", LOADGEN_REQUESTS,
+            "--batch-size", LOADGEN_BATCH, "--event-types", LOADGEN_TYPES,
+            "--event-size", LOADGEN_EVENT_SIZE, "--guid-prefix", guid_prefix,
+            "--id-prefix", id_prefix]
+
+
+def assert_loadgen_all_acked(run, guid_prefix):
+    """The run of loadgen_standard_args: every request answered once, with
+    success, and the summary says so."""
+    assert run.returncode == 0, str(run)
+    guids = collections.Counter(a["req_guid"] for a in run.acks)
+    expected = {f"{guid_prefix}-{c}-{r}"
+                for c in range(LOADGEN_CONNECTIONS) for r in range(LOADGEN_REQUESTS)}
+    assert set(guids) == expected, str(run)
+    assert all(n == 1 for n in guids.values()), [g for g, n in guids.items() if n > 1][:5]
+    failed = [a for a in run.acks if a["status"] != 1 or a["code"] != 1]
+    assert not failed, failed[:5]
+    s = run.summary
+    requests = LOADGEN_CONNECTIONS * LOADGEN_REQUESTS
+    assert s["success"] is True, s
+    assert s["connections"] == {"requested": LOADGEN_CONNECTIONS, "opened": LOADGEN_CONNECTIONS,
+                                "failed": 0, "lost": 0}, s
+    assert s["requests"]["sent"] == requests, s
+    assert s["requests"]["acked_ok"] == requests, s
+    assert s["events"]["acked_ok"] == requests * LOADGEN_BATCH, s
+    assert s["latency_us"]["count"] == requests, s
+
+
+def assert_loadgen_in_kafka_once(kafka, server, guid_prefix):
+    """The events of loadgen_standard_args are in Kafka once, byte for byte."""
+    events = loadgen_expected_events(guid_prefix)
+    assert_arrived_once(kafka, server, events)
+    # Per topic, as many as were sent of that type.
+    per_type = collections.Counter(e.type for e in events)
+    for event_type, count in per_type.items():
+        assert kafka.message_count([server.topic(event_type)]) == count, event_type
