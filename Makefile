@@ -1,5 +1,5 @@
-# The two commands of the README: `make run` and `make test`. Each installs
-# what is missing first, so both work on a fresh Debian machine.
+# The commands of the README: `make run`, `make test` and `make bench`. Each
+# installs what is missing first, so all work on a fresh Debian machine.
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -12,7 +12,7 @@ ifneq ($(SANITIZE),)
 BUILD_DIR := build-$(subst $(comma),-,$(SANITIZE))
 endif
 
-.PHONY: deps configure build run test unit integration fmt clean
+.PHONY: deps configure build run test unit integration bench fmt clean
 
 # `make run` needs Java only to start a local broker: not with PUBLISHER_TYPE=log
 # or a broker of your own in PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS.
@@ -45,6 +45,14 @@ unit: deps build
 
 integration: deps build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration
+
+# The benchmark suite against a local Kafka: writes docs/benchmarks.md and
+# docs/benchmarks/. About 15 minutes; BENCH_QUICK=1 for a short smoke run.
+bench: configure
+	@bash scripts/install-deps.sh kafka bench
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target raccoon raccoon-loadgen
+	@/usr/bin/python3 bench/run_benchmarks.py --raccoon $(BUILD_DIR)/src/raccoon \
+		--loadgen $(BUILD_DIR)/bench/raccoon-loadgen
 
 fmt:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -4,8 +4,10 @@
 #   install-deps.sh build   the compiler, CMake, the C++ libraries, GoogleTest
 #   install-deps.sh kafka   what runs a local broker: Java, Maven, kcat
 #   install-deps.sh test    the integration tests' tools: pytest, Python clients, Prometheus
+#   install-deps.sh bench   `make bench`: gnuplot, the Kafka client for Python, taskset
+#                           (linux-perf helps to profile but is not needed)
 #
-# Several groups may be named at once; none means all of them.
+# Several groups may be named at once; none means build, kafka and test.
 set -euo pipefail
 
 build_packages=(
@@ -20,6 +22,7 @@ test_packages=(
     kcat python3-pytest python3-protobuf python3-requests python3-confluent-kafka
     python3-websockets python3-grpcio prometheus
 )
+bench_packages=(gnuplot-nox python3-confluent-kafka util-linux python3)
 
 groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=(build kafka test)
@@ -30,7 +33,8 @@ for group in "${groups[@]}"; do
         build) wanted+=("${build_packages[@]}") ;;
         kafka) wanted+=("${kafka_packages[@]}") ;;
         test) wanted+=("${test_packages[@]}") ;;
-        *) echo "install-deps: unknown group $group (build, kafka or test)" >&2; exit 2 ;;
+        bench) wanted+=("${bench_packages[@]}") ;;
+        *) echo "install-deps: unknown group $group (build, kafka, test or bench)" >&2; exit 2 ;;
     esac
 done
 

@@ -1,0 +1,719 @@
+#!/usr/bin/python3
+"""The benchmark suite behind `make bench`: the real raccoon binary against a
+real local Kafka, driven by raccoon-loadgen; writes docs/benchmarks.md and
+PNG plots (gnuplot) into docs/benchmarks/.
+
+Scenarios (issue 6), each with batches of 10 events of 200 bytes over 1,000
+connections:
+  1. WebSocket, EVENT_ACK=1: the maximum sustained events/s (closed loop,
+     a window of requests in flight per connection), then open loop at a
+     ramp of fractions of it, 50% among them, for the latency
+  2. the same with EVENT_ACK=0
+  3. REST with keep-alive
+  4. gRPC (one channel per connection)
+  5. idle WebSockets: server RSS per connection (bench/idle_rss.py)
+  6. server CPU per event (user+sys of the raccoon process alone over the
+     loadgen's run, divided by the events the broker holds for that run), for
+     every run of 1-4
+
+Every run gets a fresh server and topics of its own, so the events in the
+broker after the server stopped (the sum of the high watermarks: the
+server's delivered count) belong to that run alone. With two cores or more
+the server runs on core 0 and the load generator on core 1 (taskset); the
+broker is not pinned, and its CPU over each run is reported. Only loopback
+addresses are used; every wait is bounded; only processes started here are
+stopped, by their PID; the broker is stopped on the way out, also on failure
+or SIGINT/SIGTERM.
+
+  /usr/bin/python3 bench/run_benchmarks.py --raccoon build/src/raccoon \\
+      --loadgen build/bench/raccoon-loadgen [--quick] [--out docs/benchmarks.md]
+
+BENCH_QUICK=1 in the environment is the same as --quick (a few minutes).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+HOST = "127.0.0.1"
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+KAFKA_SCRIPT = os.path.join(ROOT, "scripts", "kafka.sh")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+CONNECTIONS = 1000
+BATCH = 10
+EVENT_SIZE = 200
+EVENT_TYPE = "type-0"  # loadgen's one type with --event-types 1
+PARTITIONS = 4
+SOURCES = "127.0.0.1-127.0.0.4"
+# Closed loop: requests in flight per connection when looking for the maximum.
+MAX_WINDOW = 4
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(number, _frame):
+    raise Interrupted(f"signal {number}")
+
+
+def log(message):
+    print(f"[bench] {message}", flush=True)
+
+
+def free_port(avoid=()):
+    for _ in range(20):
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if port not in avoid:
+            return port
+    raise RuntimeError("no free port")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a whole process (every thread), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # Fields 14 and 15 of stat(5); the split starts at field 3.
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_busy_seconds():
+    """CPU seconds every core spent busy (not idle, not waiting for I/O)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / CLOCK_TICKS
+
+
+def vm_hwm_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def wait_with_rusage(proc, timeout):
+    """Waits for `proc` like Popen.wait, and returns its own CPU seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid == proc.pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
+            proc.kill()
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_utime + usage.ru_stime
+        time.sleep(0.05)
+
+
+def machine():
+    model = ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True, timeout=10).stdout.strip()
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=10).stdout.strip()
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    load = os.getloadavg()
+    return {
+        "nproc": os.cpu_count(),
+        "usable_cores": sorted(os.sched_getaffinity(0)),
+        "model": model,
+        "kernel": platform.release(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit + (" (with local changes)" if dirty else ""),
+        "loadavg_at_start": [round(x, 2) for x in load],
+    }
+
+
+class Kafka:
+    def __init__(self, directory):
+        self.directory = directory
+        self.bootstrap = None
+        self.pid = None
+
+    def start(self):
+        out = subprocess.run([KAFKA_SCRIPT, "start", self.directory], capture_output=True,
+                             text=True, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError(f"kafka.sh start failed: {out.stderr.strip()}")
+        self.bootstrap = out.stdout.strip().splitlines()[-1]
+        with open(os.path.join(self.directory, "kafka.pid")) as f:
+            self.pid = int(f.read().strip())
+        self.admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        log(f"kafka pid {self.pid} on {self.bootstrap}")
+
+    def stop(self):
+        # The admin client would log the broker's going away.
+        self.admin = None
+        subprocess.run([KAFKA_SCRIPT, "stop", self.directory], timeout=120)
+
+    def create_topic(self, topic, timeout=30):
+        futures = self.admin.create_topics(
+            [NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)],
+            operation_timeout=timeout, request_timeout=timeout)
+        for future in futures.values():
+            try:
+                future.result(timeout=timeout)
+            except KafkaException as e:
+                if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+        # Wait until the leader of every partition is known to a client.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            t = self.admin.list_topics(topic, timeout=5).topics.get(topic)
+            if t and t.error is None and len(t.partitions) == PARTITIONS and all(
+                    p.leader >= 0 for p in t.partitions.values()):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"topic {topic} has no leaders after {timeout}s")
+
+    def message_count(self, topic, timeout=20):
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "bench-counter",
+                             "enable.auto.commit": False})
+        try:
+            total = 0
+            for p in range(PARTITIONS):
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p),
+                                                           timeout=timeout)
+                total += high - low
+            return total
+        finally:
+            consumer.close()
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.cores = sorted(os.sched_getaffinity(0))
+        self.pinned = len(self.cores) >= 2
+        self.server_core = self.cores[0] if self.pinned else None
+        self.loadgen_core = self.cores[1] if self.pinned else None
+        self.warmup = 2 if self.quick else 5
+        self.duration = 5 if self.quick else 15
+        self.work = tempfile.mkdtemp(prefix="raccoon-bench.")
+        self.kafka = Kafka(os.path.join(self.work, "kafka"))
+        self.runs = []
+        self.seq = 0
+        self.idle_levels = [2000, 5000] if self.quick else [5000, 10000, 20000]
+
+    def taskset(self, core):
+        return ["taskset", "-c", str(core)] if core is not None else []
+
+    def server_env(self, event_ack, topic_pattern, port, grpc_port):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("SERVER_", "WORKER_", "EVENT_", "PUBLISHER_", "METRIC_",
+                                    "LOG_LEVEL"))}
+        env.update({
+            "SERVER_WEBSOCKET_PORT": str(port),
+            "SERVER_GRPC_PORT": str(grpc_port),
+            "SERVER_BIND_ADDRESS": HOST,
+            "SERVER_WEBSOCKET_MAX_CONN": str(CONNECTIONS * 2),
+            "PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
+            "EVENT_DISTRIBUTION_PUBLISHER_PATTERN": topic_pattern,
+            "EVENT_ACK": str(event_ack),
+            "LOG_LEVEL": "warn",
+        })
+        if self.pinned:
+            # One core: one io thread, no handoffs between two that take turns.
+            env["SERVER_IO_THREADS"] = "1"
+        return env
+
+    def start_server(self, env, name):
+        stderr = open(os.path.join(self.work, f"{name}.server.log"), "wb")
+        proc = subprocess.Popen(self.taskset(self.server_core) + [self.args.raccoon, "server"],
+                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=stderr)
+        stderr.close()
+        url = f"http://{HOST}:{env['SERVER_WEBSOCKET_PORT']}/ping"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"raccoon exited with {proc.returncode}; see {name}.server.log")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    if r.status == 200:
+                        return proc
+            except OSError:
+                pass
+            time.sleep(0.1)
+        proc.kill()
+        proc.wait(timeout=10)
+        raise RuntimeError("raccoon did not answer /ping within 20 s")
+
+    def stop_server(self, proc):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        return proc.returncode
+
+    def run(self, scenario, label, transport, event_ack, plan):
+        """One loadgen run against a fresh server; `plan` is ["--window", W]
+        or ["--rate", R]. Returns the measurements, also kept in self.runs."""
+        self.seq += 1
+        name = f"{self.seq:02d}-{scenario}-{label}".replace(" ", "_").replace("%", "pct")
+        pattern = f"bench-{self.seq:02d}-{int(time.time())}-%s"
+        topic = pattern.replace("%s", EVENT_TYPE)
+        self.kafka.create_topic(topic)
+        port = free_port()
+        grpc_port = free_port(avoid={port})
+        server = self.start_server(self.server_env(event_ack, pattern, port, grpc_port), name)
+        url = {"websocket": f"ws://{HOST}:{port}/api/v1/events",
+               "rest": f"http://{HOST}:{port}/api/v1/events",
+               "grpc": f"grpc://{HOST}:{grpc_port}"}[transport]
+        out = os.path.join(self.work, f"{name}.json")
+        cmd = self.taskset(self.loadgen_core) + [
+            self.args.loadgen, "--url", url, "--connections", CONNECTIONS,
+            "--batch-size", BATCH, "--event-size", EVENT_SIZE, "--warmup", self.warmup,
+            "--duration", self.duration, "--drain-timeout", 10, "--connect-timeout", 30,
+            "--json-out", out, *plan]
+        if transport != "grpc":
+            cmd += ["--source-addresses", SOURCES]
+        cmd = [str(c) for c in cmd]
+        log(f"{name}: {' '.join(cmd[cmd.index(self.args.loadgen):])}")
+        try:
+            server_cpu0 = cpu_seconds(server.pid)
+            broker_cpu0 = cpu_seconds(self.kafka.pid)
+            machine_cpu0 = machine_busy_seconds()
+            started = time.monotonic()
+            with open(os.path.join(self.work, f"{name}.loadgen.log"), "wb") as lg_log:
+                loadgen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lg_log,
+                                           stderr=subprocess.STDOUT)
+                loadgen_cpu = wait_with_rusage(
+                    loadgen, self.warmup + self.duration + 10 + 30 + 120)
+            wall = time.monotonic() - started
+            server_cpu = cpu_seconds(server.pid) - server_cpu0
+            broker_cpu = cpu_seconds(self.kafka.pid) - broker_cpu0
+            machine_cpu = machine_busy_seconds() - machine_cpu0
+            server_hwm = vm_hwm_kib(server.pid)
+        finally:
+            server_exit = self.stop_server(server)
+        # After the server's flush: what the broker holds is what it delivered.
+        delivered = self.kafka.message_count(topic)
+        summary = {}
+        if os.path.exists(out):
+            with open(out) as f:
+                summary = json.load(f)
+        measured = summary.get("measured", {})
+        lat = summary.get("latency_us", {})
+        errors = dict(summary.get("errors_by_code", {}))
+        errors.update({f"transport: {k}": v for k, v in summary.get("transport_errors",
+                                                                     {}).items()})
+        req = summary.get("requests", {})
+        if req.get("unacked"):
+            errors["unacked"] = req["unacked"]
+        conns = summary.get("connections", {})
+        if conns.get("failed") or conns.get("lost"):
+            errors["connections failed/lost"] = f"{conns.get('failed')}/{conns.get('lost')}"
+        acked_events = summary.get("events", {}).get("acked_ok", 0)
+        result = {
+            "scenario": scenario, "label": label, "transport": transport,
+            "event_ack": event_ack, "plan": plan,
+            "mode": "closed" if plan[0] == "--window" else "open",
+            "offered_requests_per_s": plan[1] if plan[0] == "--rate" else None,
+            "events_per_s": measured.get("events_per_s", 0),
+            "acks_per_s": measured.get("acks_per_s", 0),
+            "latency_us": lat,
+            "events_acked": acked_events,
+            "events_delivered": delivered,
+            "server_cpu_s": round(server_cpu, 3),
+            "server_cpu_us_per_event": server_cpu / delivered * 1e6 if delivered else None,
+            "server_cores": server_cpu / wall,
+            "broker_cpu_s": round(broker_cpu, 3),
+            "broker_cores": broker_cpu / wall,
+            "loadgen_cpu_s": round(loadgen_cpu, 3),
+            "loadgen_cores": loadgen_cpu / wall,
+            "machine_busy_cores": machine_cpu / wall,
+            # Whatever else ran meanwhile (e.g. a compile) took this from us.
+            "other_cores": max(0.0, (machine_cpu - server_cpu - broker_cpu - loadgen_cpu) / wall),
+            "wall_s": round(wall, 2),
+            "server_vm_hwm_kib": server_hwm,
+            "server_exit": server_exit,
+            "loadgen_exit": loadgen.returncode,
+            "errors": errors,
+        }
+        log(f"{name}: {result['events_per_s']:.0f} events/s, p99 {lat.get('p99', 0):.0f} us, "
+            f"server {result['server_cores']:.2f} cores, broker {result['broker_cores']:.2f}, "
+            f"loadgen {result['loadgen_cores']:.2f}, others {result['other_cores']:.2f}; "
+            f"{result['server_cpu_us_per_event'] or 0:.2f} us CPU/event; "
+            f"delivered {delivered} of {acked_events} acked; exit {loadgen.returncode}; "
+            f"errors {errors or 'none'}")
+        self.runs.append(result)
+        return result
+
+    def transport_scenario(self, scenario, title, transport, event_ack, fractions):
+        peak = self.run(scenario, "max (closed loop)", transport, event_ack,
+                        ["--window", MAX_WINDOW])
+        rate = peak["acks_per_s"]
+        if rate <= 0:
+            log(f"scenario {scenario}: no throughput, no open-loop runs")
+            return
+        for fraction in fractions:
+            self.run(scenario, f"{fraction:.0%} of max (open loop)", transport, event_ack,
+                     ["--rate", round(rate * fraction)])
+
+    def idle_rss(self):
+        levels = ",".join(map(str, self.idle_levels))
+        out = os.path.join(self.work, "idle_rss.json")
+        cmd = [sys.executable, os.path.join(HERE, "idle_rss.py"), "--raccoon", self.args.raccoon,
+               "--loadgen", self.args.loadgen, "--levels", levels, "--json-out", out]
+        if self.pinned:
+            cmd += ["--io-threads", "1"]
+        log(f"scenario 5: {' '.join(cmd)}")
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        with open(os.path.join(self.work, "idle_rss.log"), "w") as f:
+            f.write(proc.stdout + proc.stderr)
+        result = {"exit": proc.returncode, "log_tail": (proc.stdout + proc.stderr)[-3000:]}
+        if os.path.exists(out):
+            with open(out) as f:
+                result.update(json.load(f))
+        return result
+
+    def suite(self):
+        ramp = [0.5] if self.quick else [0.25, 0.5, 0.75, 0.9]
+        self.transport_scenario(1, "WebSocket, EVENT_ACK=1", "websocket", 1, ramp)
+        self.transport_scenario(2, "WebSocket, EVENT_ACK=0", "websocket", 0, [0.5])
+        self.transport_scenario(3, "REST keep-alive, EVENT_ACK=1", "rest", 1, [0.5])
+        self.transport_scenario(4, "gRPC, EVENT_ACK=1", "grpc", 1, [0.5])
+
+
+SCENARIO_TITLES = {
+    1: "1. WebSocket, 1,000 connections, EVENT_ACK=1",
+    2: "2. WebSocket, 1,000 connections, EVENT_ACK=0",
+    3: "3. REST with keep-alive, 1,000 connections, EVENT_ACK=1",
+    4: "4. gRPC, 1,000 channels, EVENT_ACK=1",
+}
+
+
+def fmt_us(value):
+    if value is None:
+        return "–"
+    if value >= 10000:
+        return f"{value / 1000:,.0f} ms"
+    if value >= 1000:
+        return f"{value / 1000:,.1f} ms"
+    return f"{value:,.0f} µs"
+
+
+def run_table(runs):
+    lines = [
+        "| run | offered req/s | events/s | acks/s | p50 | p90 | p99 | p99.9 | max "
+        "| server CPU µs/event | server cores | broker cores | loadgen cores | other cores "
+        "| delivered / acked events | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in runs:
+        lat = r["latency_us"]
+        errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "none"
+        cpu = r["server_cpu_us_per_event"]
+        lines.append(
+            f"| {r['label']} | {r['offered_requests_per_s'] or '–'} "
+            f"| {r['events_per_s']:,.0f} | {r['acks_per_s']:,.0f} "
+            f"| {fmt_us(lat.get('p50'))} | {fmt_us(lat.get('p90'))} | {fmt_us(lat.get('p99'))} "
+            f"| {fmt_us(lat.get('p99_9'))} | {fmt_us(lat.get('max'))} "
+            f"| {cpu:.2f} | {r['server_cores']:.2f} | {r['broker_cores']:.2f} "
+            f"| {r['loadgen_cores']:.2f} | {r['other_cores']:.2f} "
+            f"| {r['events_delivered']:,} / {r['events_acked']:,} "
+            f"| {errors} |" if cpu is not None else
+            f"| {r['label']} | – | – | – | – | – | – | – | – | – | – | – | – | – | – "
+            f"| {errors} |")
+    return "\n".join(lines)
+
+
+def bottleneck(run, cores):
+    """Which process had a core's worth of CPU at the maximum: the one that
+    limited it (each of server and load generator has one core when pinned)."""
+    parts = [("server", run["server_cores"]), ("load generator", run["loadgen_cores"]),
+             ("broker", run["broker_cores"]), ("other processes", run["other_cores"])]
+    busy = [f"{name} {value:.2f}" for name, value in parts]
+    saturated = [name for name, value in parts[:2] if value >= 0.9]
+    if run["machine_busy_cores"] >= 0.9 * cores:
+        verdict = ("the machine's CPU as a whole (server, load generator, broker"
+                   f"{' and other processes' if run['other_cores'] >= 0.1 else ''} share it)")
+    elif saturated:
+        verdict = " and ".join(saturated) + " (a full core)"
+    else:
+        verdict = "none of the processes is CPU-bound: latency or flow control"
+    return f"cores used: {', '.join(busy)} of {cores}; bound by {verdict}"
+
+
+def plot(bench, outdir):
+    """PNG plots with gnuplot; returns the file names written."""
+    if not shutil.which("gnuplot"):
+        log("gnuplot not found: no plots")
+        return []
+    os.makedirs(outdir, exist_ok=True)
+    written = []
+    ramp = sorted((r for r in bench.runs if r["scenario"] == 1 and r["mode"] == "open"),
+                  key=lambda r: r["offered_requests_per_s"])
+    if ramp:
+        data = os.path.join(bench.work, "latency_vs_rate.dat")
+        with open(data, "w") as f:
+            for r in ramp:
+                lat = r["latency_us"]
+                f.write(f"{r['offered_requests_per_s'] * BATCH} {lat['p50'] / 1000} "
+                        f"{lat['p90'] / 1000} {lat['p99'] / 1000} {lat['p99_9'] / 1000}\n")
+        png = os.path.join(outdir, "ws_ack1_latency_vs_rate.png")
+        script = f"""
+set terminal pngcairo size 900,540 font ",11"
+set output '{png}'
+set title 'Scenario 1: WebSocket, EVENT_ACK=1, 1,000 connections, open loop'
+set xlabel 'offered events/s'
+set ylabel 'ack latency (ms)'
+set logscale y
+set grid
+set key top left
+plot '{data}' using 1:2 with linespoints title 'p50', \\
+     '' using 1:3 with linespoints title 'p90', \\
+     '' using 1:4 with linespoints title 'p99', \\
+     '' using 1:5 with linespoints title 'p99.9'
+"""
+        subprocess.run(["gnuplot"], input=script, text=True, check=True, timeout=60)
+        written.append(os.path.basename(png))
+    peaks = [r for r in bench.runs if r["mode"] == "closed"]
+    if peaks:
+        data = os.path.join(bench.work, "peaks.dat")
+        with open(data, "w") as f:
+            for r in peaks:
+                name = {1: "WS ack=1", 2: "WS ack=0", 3: "REST", 4: "gRPC"}[r["scenario"]]
+                f.write(f"\"{name}\" {r['events_per_s']:.0f} "
+                        f"{r['server_cpu_us_per_event'] or 0:.3f}\n")
+        png = os.path.join(outdir, "max_throughput_and_cpu.png")
+        script = f"""
+set terminal pngcairo size 900,540 font ",11"
+set output '{png}'
+set title 'Maximum sustained events/s (closed loop) and server CPU per event'
+set style data histograms
+set style histogram cluster gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set ylabel 'events/s'
+set y2label 'server CPU µs/event'
+set ytics nomirror
+set y2tics
+set yrange [0:*]
+set y2range [0:*]
+set grid y
+plot '{data}' using 2:xtic(1) title 'events/s' axes x1y1, \\
+     '' using 3 title 'CPU µs/event' axes x1y2
+"""
+        subprocess.run(["gnuplot"], input=script, text=True, check=True, timeout=60)
+        written.append(os.path.basename(png))
+    return written
+
+
+def write_report(bench, mach, idle, plots, path, started, kafka_version):
+    by = {}
+    for r in bench.runs:
+        by.setdefault(r["scenario"], []).append(r)
+    cores = len(mach["usable_cores"])
+    out = []
+    out.append("# Benchmarks\n")
+    out.append("Written by `make bench` (`bench/run_benchmarks.py`"
+               f"{', BENCH_QUICK=1: short runs' if bench.quick else ''}); "
+               "every figure below was measured by that run, nothing is edited by hand.\n")
+    out.append("## Machine and conditions\n")
+    out.append(f"- {mach['nproc']} CPUs (`nproc`), usable {mach['usable_cores']}; "
+               f"{mach['model'] or 'model unknown'}; {mach['memory_gib']} GiB RAM")
+    out.append(f"- kernel {mach['kernel']}; {mach['date']}; commit {mach['commit']}")
+    out.append(f"- load average when the suite started: {mach['loadavg_at_start']}; "
+               f"the suite took {(time.monotonic() - started) / 60:.1f} min")
+    if bench.pinned:
+        out.append(f"- the server runs on core {bench.server_core} with SERVER_IO_THREADS=1 and "
+                   f"raccoon-loadgen (one io thread) on core {bench.loadgen_core} (`taskset`); "
+                   "the broker is not pinned and takes CPU from both")
+    else:
+        out.append("- one usable core: no pinning; server, load generator and broker share it")
+    out.append(f"- Kafka {kafka_version}, single node (KRaft) from `scripts/kafka.sh`, on the "
+               f"same machine; each run's topic has {PARTITIONS} partitions; the server's "
+               "producer settings are its defaults")
+    out.append("- on this development container another engineer may have been compiling on the "
+               "same cores during the run: throughput and latency are noisy, server CPU "
+               "µs/event is the figure least affected\n")
+    out.append("## Method\n")
+    out.append(
+        f"Requests are batches of {BATCH} events of {EVENT_SIZE} bytes, protobuf, over "
+        f"{CONNECTIONS:,} connections (WebSocket and REST from source addresses {SOURCES}; "
+        f"gRPC: {CONNECTIONS:,} channels, each its own TCP connection). Each run starts a "
+        f"fresh server and a topic of its own, warms up for {bench.warmup} s and measures "
+        f"{bench.duration} s.\n")
+    out.append(
+        f"- **max (closed loop)**: {MAX_WINDOW} requests in flight per connection "
+        f"({MAX_WINDOW * CONNECTIONS:,} in all): the maximum sustained rate, and its latency "
+        "under that saturation.")
+    out.append("- **N% of max (open loop)**: requests at N% of that run's acks/s, latency "
+               "counted from when each request was due (no coordinated omission).")
+    out.append("- **events/s, acks/s**: events acked with success and acks, per second of "
+               "the measured window (loadgen).")
+    out.append("- **latency**: from request due/sent to its ack, matched by req_guid "
+               "(loadgen's log-linear histogram, 1/128 bucket width).")
+    out.append("- **server CPU µs/event**: utime+stime of the raccoon process alone "
+               "(`/proc/PID/stat`) from just before the load generator starts to just after it "
+               "exits (connection set-up, warm-up and drain included), divided by the events "
+               "the broker holds for that run after the server stopped (sum of the topic's high "
+               "watermarks: the server's delivered count).")
+    out.append("- **cores**: CPU seconds of the process over the run's wall time: 1.00 is one "
+               "core busy; the broker's share is its own process (the PID in the kafka dir); "
+               "other cores: the machine's busy time (`/proc/stat`) less those three, i.e. "
+               "whatever else ran meanwhile.")
+    out.append("- **delivered / acked events**: events in Kafka vs. events acked with "
+               "success (warm-up included in both).\n")
+    out.append("## Results\n")
+    for scenario in (1, 2, 3, 4):
+        runs = by.get(scenario, [])
+        out.append(f"### {SCENARIO_TITLES[scenario]}\n")
+        if not runs:
+            out.append("Not run.\n")
+            continue
+        out.append(run_table(runs) + "\n")
+        peak = runs[0]
+        out.append(f"Maximum sustained: **{peak['events_per_s']:,.0f} events/s**; "
+                   f"{bottleneck(peak, cores)}.")
+        half = [r for r in runs if r["label"].startswith("50%")]
+        if half:
+            out.append(f"At 50% of it: ack p99 **{fmt_us(half[0]['latency_us'].get('p99'))}**.")
+        out.append("")
+    captions = {"ws_ack1_latency_vs_rate.png": "Scenario 1: latency vs offered rate",
+                "max_throughput_and_cpu.png": "Maximum throughput and server CPU per event"}
+    for png in plots:
+        out.append(f"![{captions[png]}](benchmarks/{png})\n")
+
+    out.append("### 5. Idle WebSocket connections: server RSS per connection\n")
+    if idle.get("levels"):
+        out.append("`bench/idle_rss.py` (log publisher, no broker; pings every 5 s; "
+                   f"descriptor limit {idle.get('fd_limit')}):\n")
+        out.append("| idle connections | VmRSS KiB | bytes/connection | slope since previous |")
+        out.append("|---:|---:|---:|---:|")
+        out.append(f"| 0 | {idle.get('rss0_kib', 0):,} | – | – |")
+        for level in idle["levels"]:
+            slope = level.get("slope_bytes_per_connection")
+            out.append(f"| {level['connections']:,} | {level['rss_kib']:,} "
+                       f"| {level['bytes_per_connection']:,} "
+                       f"| {f'{slope:,}' if slope is not None else '–'} |")
+        last = idle["levels"][-1]
+        capped = last["connections"] < bench.idle_levels[-1]
+        out.append(f"\nReached {last['connections']:,} of {bench.idle_levels[-1]:,} idle "
+                   f"connections{' (the descriptor limit capped the last step)' if capped else ''}"
+                   f": **{last['bytes_per_connection'] / 1024:.2f} KiB per connection**.\n")
+    else:
+        out.append(f"Failed (exit {idle.get('exit')}):\n\n```\n{idle.get('log_tail', '')}\n```\n")
+
+    out.append("### 6. Server CPU per event\n")
+    out.append("| scenario | run | server CPU µs/event |")
+    out.append("|---|---|---:|")
+    for r in bench.runs:
+        cpu = r["server_cpu_us_per_event"]
+        out.append(f"| {r['scenario']} ({r['transport']}, EVENT_ACK={r['event_ack']}) "
+                   f"| {r['label']} | {f'{cpu:.2f}' if cpu is not None else '–'} |")
+    out.append("")
+
+    out.append("## Targets\n")
+    out.append("| target | measured |")
+    out.append("|---|---|")
+    s1 = by.get(1, [])
+    if s1:
+        peak = s1[0]
+        half = [r for r in s1 if r["label"].startswith("50%")]
+        out.append(f"| scenario 1 ≤ 2 µs server CPU per event | "
+                   f"{peak['server_cpu_us_per_event'] or 0:.2f} µs at max |")
+        out.append(f"| scenario 1 ≥ 250,000 events/s when the broker is not the bottleneck | "
+                   f"{peak['events_per_s']:,.0f} events/s; {bottleneck(peak, cores)} |")
+        if half:
+            out.append(f"| ack p99 ≤ 10 ms at 50% of max, EVENT_ACK=1 | "
+                       f"{fmt_us(half[0]['latency_us'].get('p99'))} |")
+    if idle.get("levels"):
+        out.append(f"| ≤ 10 KiB RSS per idle WebSocket | "
+                   f"{idle['levels'][-1]['bytes_per_connection'] / 1024:.2f} KiB at "
+                   f"{idle['levels'][-1]['connections']:,} |")
+    closed = [r for r in bench.runs if r["mode"] == "closed"]
+    if closed:
+        worst = max(r["server_vm_hwm_kib"] for r in closed)
+        errs = sum(1 for r in closed if r["errors"])
+        out.append(f"| under overload: server up, memory bounded, backpressure not errors | "
+                   f"closed-loop saturation runs: server exit codes "
+                   f"{sorted({r['server_exit'] for r in closed})}, peak VmHWM {worst:,} KiB, "
+                   f"{errs} of {len(closed)} with errors |")
+    out.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--raccoon", required=True)
+    parser.add_argument("--loadgen", required=True)
+    parser.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    parser.add_argument("--quick", action="store_true",
+                        default=os.environ.get("BENCH_QUICK", "") not in ("", "0"))
+    args = parser.parse_args()
+    args.raccoon = os.path.abspath(args.raccoon)
+    args.loadgen = os.path.abspath(args.loadgen)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    started = time.monotonic()
+    mach = machine()
+    bench = Bench(args)
+    log(f"work dir {bench.work}; {'quick' if bench.quick else 'full'} suite; cores "
+        f"{bench.cores}: " + (f"server on {bench.server_core}, loadgen on {bench.loadgen_core}"
+                              if bench.pinned else "one core, no pinning"))
+    idle = {}
+    try:
+        bench.kafka.start()
+        bench.suite()
+        idle = bench.idle_rss()
+    except Interrupted as e:
+        log(f"interrupted ({e}): stopping")
+        return 130
+    finally:
+        bench.kafka.stop()
+        log("kafka stopped")
+        with open(os.path.join(bench.work, "results.json"), "w") as f:
+            json.dump({"machine": mach, "runs": bench.runs, "idle_rss": idle}, f, indent=2)
+    outdir = os.path.join(os.path.dirname(os.path.abspath(args.out)), "benchmarks")
+    plots = plot(bench, outdir)
+    with open(os.path.join(ROOT, "scripts", "kafka", "pom.xml")) as f:
+        pom = f.read()
+    kafka_version = pom.split("<kafka.version>", 1)[1].split("<", 1)[0]
+    write_report(bench, mach, idle, plots, args.out, started, kafka_version)
+    shutil.copy(os.path.join(bench.work, "results.json"), os.path.join(outdir, "results.json"))
+    log(f"wrote {args.out} and {outdir}/ ({', '.join(plots + ['results.json'])}); "
+        f"raw logs in {bench.work}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
