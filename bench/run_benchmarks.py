@@ -312,8 +312,13 @@ class Bench:
             with open(os.path.join(self.work, f"{name}.loadgen.log"), "wb") as lg_log:
                 loadgen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lg_log,
                                            stderr=subprocess.STDOUT)
-                loadgen_cpu = wait_with_rusage(
-                    loadgen, self.warmup + self.duration + 10 + 30 + 120)
+                try:
+                    loadgen_cpu = wait_with_rusage(
+                        loadgen, self.warmup + self.duration + 10 + 30 + 120)
+                except Interrupted:
+                    loadgen.terminate()
+                    loadgen.wait(timeout=60)
+                    raise
             wall = time.monotonic() - started
             server_cpu = cpu_seconds(server.pid) - server_cpu0
             broker_cpu = cpu_seconds(self.kafka.pid) - broker_cpu0
