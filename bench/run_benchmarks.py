@@ -493,7 +493,7 @@ def plot(bench, outdir):
                         f"{lat['p90'] / 1000} {lat['p99'] / 1000} {lat['p99_9'] / 1000}\n")
         png = os.path.join(outdir, "ws_ack1_latency_vs_rate.png")
         script = f"""
-set terminal pngcairo size 900,540 font ",11"
+set terminal pngcairo noenhanced size 900,540 font ",11"
 set output '{png}'
 set title 'Scenario 1: WebSocket, EVENT_ACK=1, 1,000 connections, open loop'
 set xlabel 'offered events/s'
@@ -518,7 +518,7 @@ plot '{data}' using 1:2 with linespoints title 'p50', \\
                         f"{r['server_cpu_us_per_event'] or 0:.3f}\n")
         png = os.path.join(outdir, "max_throughput_and_cpu.png")
         script = f"""
-set terminal pngcairo size 900,540 font ",11"
+set terminal pngcairo noenhanced size 900,540 font ",11"
 set output '{png}'
 set title 'Maximum sustained events/s (closed loop) and server CPU per event'
 set style data histograms
@@ -532,6 +532,7 @@ set y2tics
 set yrange [0:*]
 set y2range [0:*]
 set grid y
+set key below
 plot '{data}' using 2:xtic(1) title 'events/s' axes x1y1, \\
      '' using 3 title 'CPU µs/event' axes x1y2
 """
