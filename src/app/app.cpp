@@ -12,13 +12,21 @@
 #include <raccoon/app/app.hpp>
 #include <raccoon/codec/codec.hpp>
 #include <raccoon/core/ingestor.hpp>
+#include <raccoon/core/readiness.hpp>
+#include <raccoon/core/request_error_log.hpp>
 #include <raccoon/core/worker_pool.hpp>
+#include <raccoon/metrics/catalog.hpp>
+#include <raccoon/metrics/exposition.hpp>
+#include <raccoon/metrics/statsd_exporter.hpp>
 #include <raccoon/publisher/kafka/kafka_publisher.hpp>
 #include <raccoon/publisher/log/log_publisher.hpp>
 #include <raccoon/server/grpc/grpc_server.hpp>
 #include <raccoon/server/http/http_server.hpp>
+#include <raccoon/server/http/metrics_server.hpp>
 #include <thread>
 #include <vector>
+
+#include "json_log_formatter.hpp"
 
 namespace raccoon::app {
 namespace {
@@ -32,9 +40,63 @@ constexpr auto ack_write_grace = std::chrono::seconds(2);
 void configure_logging(const config::settings& settings) {
     // stdout belongs to the log publisher's events; our own lines go to stderr.
     auto logger = spdlog::stderr_color_mt("raccoon");
+    if (settings.log_format == config::log_encoding::json) {
+        logger->set_formatter(std::make_unique<json_log_formatter>());
+    }
     spdlog::set_default_logger(logger);
     spdlog::set_level(spdlog::level::from_str(settings.log_level));
+    core::request_error_log().set_limit(settings.log_request_errors_per_second);
     codec::route_protobuf_logs();
+}
+
+// The exporters METRIC_* asks for; none when both are off. The label limits
+// apply to both, and to what is counted before the first scrape.
+struct metric_exporters {
+    std::unique_ptr<server::http::metrics_server> prometheus;
+    std::unique_ptr<metrics::statsd_exporter> statsd;
+    std::shared_ptr<void> sampled_figures;
+};
+
+metric_exporters start_metric_exporters(const config::settings& settings, net::io_context& io,
+                                        const core::batch_channel& channel) {
+    auto& registry = metrics::global_registry();
+    const auto& m = settings.metric;
+    registry.limit_label_values("event_type", m.event_type_limit);
+    // Topics are named from event types: as many as those.
+    registry.limit_label_values("topic", m.event_type_limit);
+    registry.limit_label_values("conn_group", m.conn_group_limit);
+    metric_exporters exporters;
+    exporters.sampled_figures = registry.on_read([&channel] {
+        auto& catalog = metrics::global();
+        metrics::refresh_process_figures(catalog);
+        catalog.channel_batches_current.with({}).set(static_cast<double>(channel.size()));
+    });
+    if (m.prometheus_enabled) {
+        exporters.prometheus = std::make_unique<server::http::metrics_server>(
+            io, settings.server.bind_address, m.prometheus_port, m.prometheus_path,
+            [&registry] { return metrics::to_prometheus_text(registry.read()); });
+        try {
+            exporters.prometheus->start();
+        } catch (const boost::system::system_error& e) {
+            throw config::invalid_setting(
+                "METRIC_PROMETHEUS_PORT", std::to_string(m.prometheus_port),
+                "a port free to listen on at " + settings.server.bind_address + " (" +
+                    e.code().message() + ")");
+        }
+        spdlog::info("raccoon: Prometheus metrics at http://{}:{}{}", settings.server.bind_address,
+                     exporters.prometheus->port(), m.prometheus_path);
+    }
+    if (m.statsd_enabled) {
+        try {
+            exporters.statsd = std::make_unique<metrics::statsd_exporter>(
+                registry, m.statsd_address, m.statsd_flush_period);
+        } catch (const std::invalid_argument& e) {
+            throw config::invalid_setting("METRIC_STATSD_ADDRESS", m.statsd_address, e.what());
+        }
+        spdlog::info("raccoon: statsd metrics to {} every {} ms", m.statsd_address,
+                     m.statsd_flush_period.count());
+    }
+    return exporters;
 }
 
 std::unique_ptr<publisher::publisher> make_publisher(const config::settings& settings) {
@@ -62,7 +124,8 @@ int run(const config::settings& settings) {
 
     const int threads = io_thread_count(settings);
     net::io_context io(threads);
-    server::http::http_server http(io, settings.server, ingestor);
+    core::readiness readiness;
+    server::http::http_server http(io, settings.server, ingestor, readiness);
     // Listen before the publisher and the workers start: a failure here must
     // not leave workers blocked on the open channel (a hang) or a publisher
     // logging connection attempts.
@@ -88,20 +151,23 @@ int run(const config::settings& settings) {
             "SERVER_GRPC_PORT", std::to_string(settings.server.grpc_port),
             "a port free to listen on at " + settings.server.bind_address + " (" + e.what() + ")");
     }
+    metric_exporters exporters = start_metric_exporters(settings, io, channel);
     // Declared after the transports and the ingestor, so destroyed before
     // them: late delivery reports still find what their acks reach.
     auto publisher = make_publisher(settings);
     core::worker_pool workers(channel, *publisher, settings.publisher_pattern,
                               settings.worker.pool_size);
     workers.start();
-    // gRPC's health service says SERVING only while the publisher reaches its
-    // destination: checked every second, off the data path.
-    std::jthread health_poller([&grpc, &publisher](std::stop_token stop) {
-        pthread_setname_np(pthread_self(), "grpc-health");
+    // Readiness and gRPC's health service say SERVING only while the publisher
+    // reaches its destination: checked every second, off the data path.
+    std::jthread health_poller([&grpc, &publisher, &readiness](std::stop_token stop) {
+        pthread_setname_np(pthread_self(), "health");
         std::mutex mutex;
         std::condition_variable_any wake;
         while (!stop.stop_requested()) {
-            grpc.set_serving(publisher->connected());
+            const bool connected = publisher->connected();
+            readiness.set_publisher_connected(connected);
+            grpc.set_serving(connected);
             std::unique_lock lock(mutex);
             wake.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
         }
@@ -134,6 +200,7 @@ int run(const config::settings& settings) {
     const int signal_number = stop_signal.get_future().get();
     spdlog::info("raccoon: signal {}, draining", signal_number);
 
+    readiness.set_draining();
     health_poller.request_stop();
     health_poller.join();
     http.shutdown();

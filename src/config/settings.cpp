@@ -249,7 +249,8 @@ const std::vector<descriptor>& descriptors() {
          nullptr},
         {"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MESSAGES", "100000",
          "Messages librdkafka holds before produce waits.", nullptr},
-        {"METRIC_RUNTIME_STATS_RECORD_INTERVAL_MS", "10000", "How often process figures are taken.",
+        {"METRIC_RUNTIME_STATS_RECORD_INTERVAL_MS", "10000",
+         "Accepted as upstream's; process figures are read at each scrape and statsd flush.",
          duration_field(RACCOON_FIELD(metric.runtime_stats_record_interval), 1)},
         {"METRIC_STATSD_ENABLED", "false", "Send metrics to statsd.",
          bool_field(RACCOON_FIELD(metric.statsd_enabled))},
@@ -262,7 +263,18 @@ const std::vector<descriptor>& descriptors() {
         {"METRIC_PROMETHEUS_PORT", "9090", "Port of the Prometheus endpoint.",
          integer_field(RACCOON_FIELD(metric.prometheus_port), 1, 65535)},
         {"METRIC_PROMETHEUS_PATH", "/metrics", "Path of the Prometheus endpoint.",
-         string_field(RACCOON_FIELD(metric.prometheus_path))},
+         [](settings& s, const std::string& key, const std::string& value) {
+             if (!value.starts_with('/'))
+                 throw invalid_setting(key, value, "a path starting with /");
+             s.metric.prometheus_path = value;
+         }},
+        {"METRIC_EVENT_TYPE_LIMIT", "100",
+         "Distinct event types the metrics tell apart; later ones are reported as \"other\".",
+         integer_field(RACCOON_FIELD(metric.event_type_limit), 1, 100000)},
+        {"METRIC_CONN_GROUP_LIMIT", "100",
+         "Distinct connection groups the metrics tell apart; later ones are reported as "
+         "\"other\".",
+         integer_field(RACCOON_FIELD(metric.conn_group_limit), 1, 100000)},
         {"LOG_LEVEL", "info", "trace, debug, info, warn, error or off.",
          [](settings& s, const std::string& key, const std::string& value) {
              static const std::vector<std::string> levels = {"trace", "debug", "info",
@@ -277,6 +289,20 @@ const std::vector<descriptor>& descriptors() {
              }
              s.log_level = lower;
          }},
+        {"LOG_FORMAT", "text", "text, or json: one JSON object per line for log shippers.",
+         [](settings& s, const std::string& key, const std::string& value) {
+             if (value == "text") {
+                 s.log_format = log_encoding::text;
+             } else if (value == "json") {
+                 s.log_format = log_encoding::json;
+             } else {
+                 throw invalid_setting(key, value, "text or json");
+             }
+         }},
+        {"LOG_REQUEST_ERRORS_PER_SECOND", "10",
+         "Log lines about bad requests per second, beyond which they are counted and summed "
+         "up; 0 logs every one.",
+         integer_field(RACCOON_FIELD(log_request_errors_per_second), 0, 1000000)},
     };
     return table;
 }

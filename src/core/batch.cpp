@@ -1,4 +1,5 @@
 #include <raccoon/core/batch.hpp>
+#include <raccoon/core/batch_metrics.hpp>
 
 namespace raccoon::core {
 
@@ -9,6 +10,7 @@ void batch::fail(std::unique_ptr<batch> b, const batch_result& result) {
 batch* batch::start_delivery(std::unique_ptr<batch> b) {
     batch* owned = b.release();
     owned->pending_.store(owned->events.size(), std::memory_order_relaxed);
+    for (auto& e : owned->events) e.owner = owned;
     if (owned->events.empty()) owned->complete();
     return owned;
 }
@@ -25,6 +27,7 @@ void batch::report_delivery(std::error_code error, std::string_view detail) {
 }
 
 void batch::complete() {
+    record_batch_published(*this);
     // The acquire of the last fetch_sub orders every other report's write before this read.
     if (on_complete_) on_complete_(result_);
     delete this;

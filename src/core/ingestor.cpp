@@ -1,6 +1,8 @@
 #include <spdlog/spdlog.h>
 
+#include <raccoon/core/batch_metrics.hpp>
 #include <raccoon/core/ingestor.hpp>
+#include <raccoon/core/request_error_log.hpp>
 
 namespace raccoon::core {
 
@@ -26,12 +28,14 @@ ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, std::function<void
     }
 
     batch::completion ack = b->take_completion();
-    const std::size_t events = b->events.size();
-    b->set_completion([this, events, guid = b->req_guid](const batch_result& result) {
+    // A batch calls its completion while it still exists, so the pointer is
+    // safe there and spares copying its guid for the rare failure.
+    b->set_completion([this, failed = b.get()](const batch_result& result) {
         if (result.ok()) return;
-        undelivered_after_ack_.fetch_add(events, std::memory_order_relaxed);
-        spdlog::warn("batch {} was acked but not delivered: {}: {}", guid, result.error.message(),
-                     result.detail);
+        undelivered_after_ack_.fetch_add(failed->events.size(), std::memory_order_relaxed);
+        count_undelivered_after_ack(*failed);
+        request_error_log().warn("batch {} was acked but not delivered: {}: {}", failed->req_guid,
+                                 result.error.message(), result.detail);
     });
     switch (channel_.push_or_wait(b, std::move(on_room))) {
         case batch_channel::push_result::pushed:

@@ -1,5 +1,6 @@
 #include <pthread.h>
 
+#include <raccoon/core/batch_metrics.hpp>
 #include <raccoon/core/topic_router.hpp>
 #include <raccoon/core/worker_pool.hpp>
 #include <string>
@@ -23,11 +24,12 @@ void worker_pool::start() {
 }
 
 void worker_pool::run(std::size_t index) {
-    std::string thread_name = "worker-" + std::to_string(index);
-    pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
+    const std::string& name = worker_label(index);
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
     topic_router router(pattern_);
     while (auto next = channel_.pop()) {
         std::unique_ptr<batch>& b = *next;
+        record_batch_taken(*b, name);
         router.begin_batch();
         for (auto& e : b->events) e.topic = &router.topic_for(e.type);
         publisher_.publish(std::move(b));

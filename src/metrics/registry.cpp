@@ -168,19 +168,24 @@ void registry::limit_label_values(std::string label_name, std::size_t limit) {
     label_limits_[std::move(label_name)] = limit;
 }
 
-void registry::on_read(std::function<void()> refresh) {
+std::shared_ptr<void> registry::on_read(std::function<void()> refresh) {
+    auto handle = std::make_shared<std::function<void()>>(std::move(refresh));
     std::lock_guard lock(mutex_);
-    refreshers_.push_back(std::move(refresh));
+    std::erase_if(refreshers_, [](const auto& r) { return r.expired(); });
+    refreshers_.push_back(handle);
+    return handle;
 }
 
 std::vector<family_reading> registry::read() {
-    std::vector<std::function<void()>> refreshers;
+    std::vector<std::shared_ptr<std::function<void()>>> refreshers;
     {
         std::lock_guard lock(mutex_);
-        refreshers = refreshers_;
+        for (const auto& r : refreshers_) {
+            if (auto live = r.lock()) refreshers.push_back(std::move(live));
+        }
     }
     // Outside the lock: a refresher sets gauges, which may create series.
-    for (auto& refresh : refreshers) refresh();
+    for (auto& refresh : refreshers) (*refresh)();
 
     std::lock_guard lock(mutex_);
     std::vector<family_reading> readings;

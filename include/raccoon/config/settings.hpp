@@ -76,7 +76,11 @@ struct metric_settings {
     bool prometheus_enabled = false;
     std::uint16_t prometheus_port = 9090;
     std::string prometheus_path;
+    std::size_t event_type_limit = 100;
+    std::size_t conn_group_limit = 100;
 };
+
+enum class log_encoding { text, json };
 
 struct settings {
     server_settings server;
@@ -87,6 +91,8 @@ struct settings {
     kafka_settings kafka;
     metric_settings metric;
     std::string log_level;
+    log_encoding log_format = log_encoding::text;
+    int log_request_errors_per_second = 10;
 };
 
 // A setting that cannot be used; what() is the one line start-up prints.

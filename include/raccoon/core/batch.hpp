@@ -16,6 +16,8 @@ namespace raccoon::core {
 
 using clock = std::chrono::steady_clock;
 
+class batch;
+
 // One event of a batch: its type and its bytes, which are never parsed.
 struct event {
     std::string type;
@@ -23,6 +25,9 @@ struct event {
     // Set by the worker from the type; points into the worker's topic_router
     // and stays valid while the publisher's publish() call runs.
     const std::string* topic = nullptr;
+    // Set by start_delivery(): a delivery report names the event, and through
+    // it reaches the batch.
+    batch* owner = nullptr;
 };
 
 // Who sent a batch: the connection's id and group headers.
@@ -44,6 +49,9 @@ class batch {
     std::vector<event> events;
     connection_identity identity;
     clock::time_point received_at = clock::now();
+    // Set by the worker that takes the batch from the channel.
+    clock::time_point taken_at{};
+    const std::string* worker = nullptr;
 
     void set_completion(completion on_complete) { on_complete_ = std::move(on_complete); }
     completion take_completion() { return std::exchange(on_complete_, nullptr); }

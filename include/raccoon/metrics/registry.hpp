@@ -148,7 +148,7 @@ struct series_reading {
     // Stable for the registry's lifetime: how an exporter tells series apart
     // from one export to the next.
     const void* identity = nullptr;
-    double value = 0;  // counter or gauge
+    double value = 0;            // counter or gauge
     histogram::reading buckets;  // histograms
 };
 
@@ -182,9 +182,10 @@ class registry {
     // seen after `limit` others are reported as "other".
     void limit_label_values(std::string label_name, std::size_t limit);
 
-    // Runs before every read(): refreshes figures that are sampled rather
-    // than counted (process memory, channel depth).
-    void on_read(std::function<void()> refresh);
+    // Runs `refresh` before every read(), as long as the returned handle
+    // lives: for figures sampled rather than counted (process memory,
+    // channel depth) from objects that may go before the registry.
+    [[nodiscard]] std::shared_ptr<void> on_read(std::function<void()> refresh);
 
     std::vector<family_reading> read();
 
@@ -199,7 +200,7 @@ class registry {
     std::vector<std::unique_ptr<std::vector<double>>> bounds_;
     std::map<std::string, std::size_t, std::less<>> label_limits_;
     std::map<std::string, std::set<std::string, std::less<>>, std::less<>> label_values_seen_;
-    std::vector<std::function<void()>> refreshers_;
+    std::vector<std::weak_ptr<std::function<void()>>> refreshers_;
 };
 
 }  // namespace raccoon::metrics

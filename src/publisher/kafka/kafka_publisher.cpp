@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <cctype>
+#include <nlohmann/json.hpp>
 #include <raccoon/config/settings.hpp>
 #include <raccoon/core/error.hpp>
+#include <raccoon/metrics/catalog.hpp>
 #include <raccoon/publisher/kafka/kafka_publisher.hpp>
 #include <string>
 
@@ -28,14 +30,65 @@ std::string describe(rd_kafka_resp_err_t error, rd_kafka_msg_status_t status) {
     return detail;
 }
 
-void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
-    auto* b = static_cast<core::batch*>(message->_private);
-    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        b->report_delivery({}, {});
-    } else {
-        b->report_delivery(core::make_error_code(core::errc::publish_failed),
-                           describe(message->err, rd_kafka_message_status(message)));
+bool is_unknown_topic(rd_kafka_resp_err_t error) {
+    return error == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+           error == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+}
+
+// Counts one event's outcome, then reports it to its batch, which may be
+// deleted by that report.
+void report(core::event& e, std::string_view topic, rd_kafka_resp_err_t error,
+            std::string_view detail) {
+    auto& m = metrics::global();
+    const std::string& group = e.owner->identity.group;
+    if (error == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        m.kafka_messages_delivered_total.with({"true", group, e.type}).add();
+        e.owner->report_delivery({}, {});
+        return;
     }
+    m.kafka_messages_delivered_total.with({"false", group, e.type}).add();
+    m.kafka_messages_undelivered_total.with({"false", group, e.type}).add();
+    if (is_unknown_topic(error)) {
+        m.kafka_unknown_topic_failure_total.with({topic, e.type}).add();
+    }
+    e.owner->report_delivery(core::make_error_code(core::errc::publish_failed), detail);
+}
+
+void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
+    auto* e = static_cast<core::event*>(message->_private);
+    // The event's topic pointer is the worker's, valid only during publish().
+    const char* topic = message->rkt != nullptr ? rd_kafka_topic_name(message->rkt) : "";
+    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        report(*e, topic, message->err, {});
+    } else {
+        report(*e, topic, message->err, describe(message->err, rd_kafka_message_status(message)));
+    }
+}
+
+// librdkafka's statistics (every PUBLISHER_KAFKA_CLIENT_STATISTICS_INTERVAL_MS),
+// on the delivery thread, into upstream's kafka_* gauges.
+int on_statistics(rd_kafka_t*, char* json, size_t length, void*) {
+    auto& m = metrics::global();
+    auto stats = nlohmann::json::parse(json, json + length, nullptr, false);
+    if (stats.is_discarded()) return 0;
+    m.kafka_tx_messages_total.with({}).set(stats.value("txmsgs", 0.0));
+    m.kafka_tx_messages_bytes_total.with({}).set(stats.value("txmsg_bytes", 0.0));
+    const auto brokers = stats.find("brokers");
+    if (brokers == stats.end() || !brokers->is_object()) return 0;
+    for (const auto& [name, broker] : brokers->items()) {
+        // Only the brokers the client talks to, not its internal or bootstrap entries.
+        if (broker.value("nodeid", -1) < 0) continue;
+        const std::string node = broker.value("nodename", name);
+        const std::string host = node.substr(0, node.rfind(':'));
+        m.kafka_brokers_tx_total.with({host}).set(broker.value("tx", 0.0));
+        m.kafka_brokers_tx_bytes_total.with({host}).set(broker.value("txbytes", 0.0));
+        if (const auto rtt = broker.find("rtt"); rtt != broker.end() && rtt->is_object()) {
+            // librdkafka gives microseconds; the metric's name says milliseconds.
+            m.kafka_brokers_rtt_average_milliseconds.with({host}).set(rtt->value("avg", 0.0) /
+                                                                      1000.0);
+        }
+    }
+    return 0;  // librdkafka frees `json`
 }
 
 // librdkafka's own lines (syslog levels) through our logger instead of its
@@ -62,6 +115,7 @@ kafka_publisher::kafka_publisher(const std::map<std::string, std::string>& clien
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_stats_cb(conf, on_statistics);
     client_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
     if (client_ == nullptr) {
         rd_kafka_conf_destroy(conf);
@@ -98,7 +152,7 @@ void kafka_publisher::publish(std::unique_ptr<core::batch> owned) {
             rd_kafka_resp_err_t error =
                 rd_kafka_producev(client_, RD_KAFKA_V_TOPIC(e.topic->c_str()),
                                   RD_KAFKA_V_VALUE(e.bytes.data(), e.bytes.size()),
-                                  RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(b), RD_KAFKA_V_END);
+                                  RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(&e), RD_KAFKA_V_END);
             if (error == RD_KAFKA_RESP_ERR_NO_ERROR) break;
             if (error == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
                 !stop_waiting_.load(std::memory_order_relaxed)) {
@@ -106,8 +160,7 @@ void kafka_publisher::publish(std::unique_ptr<core::batch> owned) {
                 rd_kafka_poll(client_, 10);
                 continue;
             }
-            b->report_delivery(core::make_error_code(core::errc::publish_failed),
-                               rd_kafka_err2str(error));
+            report(e, *e.topic, error, rd_kafka_err2str(error));
             break;
         }
     }

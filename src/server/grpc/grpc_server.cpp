@@ -10,7 +10,9 @@
 #include <cctype>
 #include <mutex>
 #include <raccoon/codec/codec.hpp>
+#include <raccoon/core/batch_metrics.hpp>
 #include <raccoon/core/error.hpp>
+#include <raccoon/core/request_error_log.hpp>
 #include <raccoon/server/grpc/grpc_server.hpp>
 #include <stdexcept>
 #include <unordered_set>
@@ -128,36 +130,35 @@ struct grpc_server::state
         reactor->Finish(::grpc::Status(::grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
         return reactor;
     }
+    std::string group = metadata_value(*context, group_key);
+    if (group.empty()) group = settings.conn_group_default;
+    auto refuse = [&](std::string_view reason, std::string message) {
+        core::count_batch_failed(group, reason);
+        core::request_error_log().warn("grpc: request from {} refused: {}", context->peer(),
+                                       message);
+        reactor->Finish(::grpc::Status(::grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
+        return reactor;
+    };
     // As upstream, a call without the id metadata is refused (upstream answers
     // with a plain error, which gRPC-Go sends as UNKNOWN; INVALID_ARGUMENT
     // says what is wrong, and clients read any non-OK status as a failure).
     std::string id = metadata_value(*context, id_key);
-    if (id.empty()) {
-        reactor->Finish(::grpc::Status(::grpc::StatusCode::INVALID_ARGUMENT,
-                                       "connection id metadata " + id_key + " missing"));
-        return reactor;
-    }
+    if (id.empty()) return refuse("missingid", "connection id metadata " + id_key + " missing");
     pb::SendEventRequest parsed;
     {
         // A copy of a ByteBuffer shares its slices; the reader needs a mutable one.
         ::grpc::ByteBuffer body(*request);
         ::grpc::ProtoBufferReader reader(&body);
         if (!parsed.ParseFromZeroCopyStream(&reader)) {
-            reactor->Finish(::grpc::Status(::grpc::StatusCode::INVALID_ARGUMENT,
-                                           "body is not a protobuf SendEventRequest"));
-            return reactor;
+            return refuse("serde", "body is not a protobuf SendEventRequest");
         }
     }
     auto decoded = codec::batch_from_request(parsed);
-    if (!decoded) {
-        reactor->Finish(
-            ::grpc::Status(::grpc::StatusCode::INVALID_ARGUMENT, decoded.error().reason));
-        return reactor;
-    }
+    if (!decoded) return refuse("serde", decoded.error().reason);
     std::unique_ptr<core::batch> b = std::move(*decoded);
     b->identity.id = std::move(id);
-    b->identity.group = metadata_value(*context, group_key);
-    if (b->identity.group.empty()) b->identity.group = settings.conn_group_default;
+    b->identity.group = std::move(group);
+    core::count_batch_read(*b);
 
     auto c = std::make_shared<call>();
     c->reactor = reactor;

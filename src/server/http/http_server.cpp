@@ -13,11 +13,12 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 struct http_server::state : std::enable_shared_from_this<http_server::state> {
-    state(net::io_context& io, const config::server_settings& settings, core::ingestor& ingestor)
+    state(net::io_context& io, const config::server_settings& settings, core::ingestor& ingestor,
+          const core::readiness& readiness)
         : io(io),
           acceptor(net::make_strand(io)),
           context(std::make_shared<server_context>(
-              settings, ingestor,
+              settings, ingestor, readiness,
               std::make_shared<pinger>(net::make_strand(io), settings.websocket_ping_interval))) {}
 
     void do_accept() {
@@ -43,8 +44,8 @@ struct http_server::state : std::enable_shared_from_this<http_server::state> {
 };
 
 http_server::http_server(net::io_context& io, const config::server_settings& settings,
-                         core::ingestor& ingestor)
-    : state_(std::make_shared<state>(io, settings, ingestor)) {}
+                         core::ingestor& ingestor, const core::readiness& readiness)
+    : state_(std::make_shared<state>(io, settings, ingestor, readiness)) {}
 
 http_server::~http_server() = default;
 

@@ -5,7 +5,10 @@
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <raccoon/core/batch_metrics.hpp>
 #include <raccoon/core/error.hpp>
+#include <raccoon/core/request_error_log.hpp>
+#include <raccoon/metrics/catalog.hpp>
 
 #include "websocket_session.hpp"
 
@@ -20,6 +23,7 @@ namespace {
 
 constexpr std::string_view events_path = "/api/v1/events";
 constexpr std::string_view ping_path = "/ping";
+constexpr std::string_view ready_path = "/ready";
 // After refusing a request unread, how long its body may still drain so the
 // client sees the answer instead of a reset.
 constexpr auto lingering_close_time = std::chrono::seconds(2);
@@ -99,6 +103,10 @@ void http_session::handle_request() {
         (req.method() == beast_http::verb::get || req.method() == beast_http::verb::head)) {
         return answer_plain(beast_http::status::ok, "pong");
     }
+    if (path == ready_path &&
+        (req.method() == beast_http::verb::get || req.method() == beast_http::verb::head)) {
+        return answer_readiness();
+    }
     answer_plain(beast_http::status::not_found, "not found\n");
 }
 
@@ -111,19 +119,39 @@ void http_session::answer_plain(beast_http::status status, std::string body) {
     write(std::move(res));
 }
 
+void http_session::answer_readiness() {
+    const request& req = parser_->get();
+    const std::string_view not_ready = context_->readiness.not_ready_reason();
+    response res{
+        not_ready.empty() ? beast_http::status::ok : beast_http::status::service_unavailable,
+        req.version()};
+    res.set(beast_http::field::content_type, "application/json");
+    res.body() = not_ready.empty()
+                     ? std::string(R"({"status":"ready"})")
+                     : R"({"status":"not ready","reason":")" + std::string(not_ready) + R"("})";
+    context_->cors.decorate(req, res);
+    write(std::move(res));
+}
+
 void http_session::handle_upgrade(const request& req) {
     const auto& settings = context_->settings;
     keep_alive_ = false;
     if (context_->draining) {
         return answer_plain(beast_http::status::service_unavailable, "shutting down\n");
     }
+    auto refuse = [&](beast_http::status status, std::string why) {
+        metrics::global()
+            .user_connection_failure_total.with({identity_of(req).group, "ugfailure"})
+            .add();
+        core::request_error_log().warn("websocket: upgrade from {} refused: {}", peer(), why);
+        answer_plain(status, std::move(why) + "\n");
+    };
     std::string_view id = req[settings.conn_id_header];
     if (id.empty()) {
-        return answer_plain(beast_http::status::bad_request,
-                            "missing header " + settings.conn_id_header + "\n");
+        return refuse(beast_http::status::bad_request, "missing header " + settings.conn_id_header);
     }
     if (settings.websocket_check_origin && !origin_matches_host(req)) {
-        return answer_plain(beast_http::status::forbidden, "origin not allowed\n");
+        return refuse(beast_http::status::forbidden, "origin not allowed");
     }
     busy_ = false;
     // The WebSocket takes the connection over; this session ends with this handler.
@@ -146,7 +174,9 @@ void http_session::handle_events(const request& req) {
     auto format = codec::format_from_content_type(content_type);
     if (!format) {
         format_ = codec::wire_format::json;
-        return answer_events({core::make_error_code(core::errc::unsupported_media_type),
+        // As upstream: the group of a request with an unknown content type is "NA".
+        return refuse_events("NA", "unknowncontentype",
+                             {core::make_error_code(core::errc::unsupported_media_type),
                               "Content-Type \"" + std::string(content_type) +
                                   "\" is neither application/proto nor application/json"},
                              "");
@@ -154,12 +184,14 @@ void http_session::handle_events(const request& req) {
     format_ = *format;
     auto decoded = codec::decode_request(req.body(), format_);
     if (!decoded) {
-        return answer_events(
+        return refuse_events(
+            identity_of(req).group, "serde",
             {core::make_error_code(core::errc::bad_request), decoded.error().reason},
             decoded.error().req_guid);
     }
     std::unique_ptr<core::batch> b = std::move(*decoded);
     b->identity = identity_of(req);
+    core::count_batch_read(*b);
 
     b->set_completion([self = shared_from_this(),
                        guid = b->req_guid](const core::batch_result& result) mutable {
@@ -177,6 +209,20 @@ void http_session::offer_batch() {
     // Taken: the ack arrives through the batch's completion. Full: on_room
     // offers it again; meanwhile nothing more is read.
     context_->ingestor.submit(waiting_for_room_, std::move(on_room));
+}
+
+void http_session::refuse_events(std::string_view conn_group, std::string_view reason,
+                                 const core::batch_result& result, const std::string& req_guid) {
+    core::count_batch_failed(conn_group, reason);
+    core::request_error_log().warn("rest: request from {} refused: {}", peer(), result.detail);
+    answer_events(result, req_guid);
+}
+
+std::string http_session::peer() const {
+    beast::error_code error;
+    const auto endpoint = stream_.socket().remote_endpoint(error);
+    if (error) return "an unknown peer";
+    return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
 }
 
 void http_session::answer_events(const core::batch_result& result, const std::string& req_guid) {
@@ -203,6 +249,8 @@ void http_session::answer_parse_error(beast::error_code error) {
                                            " bytes"}
                   : core::batch_result{core::make_error_code(core::errc::bad_request),
                                        "malformed HTTP request: " + error.message()};
+    core::count_batch_failed(identity_of(header).group, too_large ? "toolarge" : "malformed");
+    core::request_error_log().warn("rest: request from {} refused: {}", peer(), result.detail);
     response res{static_cast<beast_http::status>(codec::wire_status_for(result.error).http_status),
                  11};
     res.set(beast_http::field::content_type, codec::content_type_of(format_));

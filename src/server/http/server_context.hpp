@@ -5,6 +5,7 @@
 #include <mutex>
 #include <raccoon/config/settings.hpp>
 #include <raccoon/core/ingestor.hpp>
+#include <raccoon/core/readiness.hpp>
 #include <unordered_map>
 
 #include "connection_table.hpp"
@@ -23,16 +24,18 @@ class connection {
 
 // What every connection of one listener shares.
 struct server_context {
-    server_context(const config::server_settings& s, core::ingestor& i,
+    server_context(const config::server_settings& s, core::ingestor& i, const core::readiness& r,
                    std::shared_ptr<pinger> wheel)
         : settings(s),
           ingestor(i),
+          readiness(r),
           cors(s),
           websockets(static_cast<std::size_t>(s.websocket_max_conn)),
           ping_wheel(std::move(wheel)) {}
 
     const config::server_settings settings;
     core::ingestor& ingestor;
+    const core::readiness& readiness;
     const cors_policy cors;
     std::atomic<bool> draining{false};
     connection_table websockets;

@@ -4,7 +4,10 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <raccoon/core/batch_metrics.hpp>
 #include <raccoon/core/error.hpp>
+#include <raccoon/core/request_error_log.hpp>
+#include <raccoon/metrics/catalog.hpp>
 
 namespace raccoon::server::http {
 
@@ -36,6 +39,11 @@ void websocket_session::release() {
     // are free again at once for the client's next connection.
     if (!admitted_ || released_) return;
     released_ = true;
+    auto& m = metrics::global();
+    m.connections_count_current.with({identity_.group}).add(-1);
+    m.user_session_duration_milliseconds.with({identity_.group})
+        .observe(
+            std::chrono::duration<double, std::milli>(core::clock::now() - admitted_at_).count());
     context_->websockets.release(identity_);
     context_->ping_wheel->remove(pinger_slot_, this);
 }
@@ -63,19 +71,28 @@ void websocket_session::start(upgrade_request request) {
 }
 
 void websocket_session::on_accept(beast::error_code error) {
-    if (error) return;
+    auto& m = metrics::global();
+    if (error) {
+        m.user_connection_failure_total.with({identity_.group, "ugfailure"}).add();
+        return;
+    }
     context_->add_connection(shared_from_this());
     switch (context_->websockets.admit(identity_)) {
         case connection_table::admission::duplicate:
+            m.user_connection_failure_total.with({identity_.group, "exists"}).add();
             return refuse(codec::response_code::max_user_limit_reached,
                           "a connection with this id and group is already open");
         case connection_table::admission::full:
+            m.user_connection_failure_total.with({identity_.group, "serverlimit"}).add();
             return refuse(codec::response_code::max_connection_limit_reached,
                           "the server holds its maximum number of connections");
         case connection_table::admission::admitted:
             break;
     }
     admitted_ = true;
+    admitted_at_ = core::clock::now();
+    m.user_connection_success_total.with({identity_.group}).add();
+    m.connections_count_current.with({identity_.group}).add(1);
     last_heard_ = core::clock::now();
     pinger_slot_ = context_->ping_wheel->add(shared_from_this());
     if (context_->draining) return shutdown();
@@ -89,6 +106,8 @@ void websocket_session::refuse(codec::response_code code, std::string reason) {
     refusal.success = false;
     refusal.code = code;
     refusal.reason = std::move(reason);
+    core::request_error_log().warn("websocket {} (group {}) refused: {}", identity_.id,
+                                   identity_.group, refusal.reason);
     closing_ = true;
     queue_write(codec::encode_response(refusal, codec::wire_format::protobuf), false);
 }
@@ -127,6 +146,9 @@ void websocket_session::on_read(beast::error_code error) {
 void websocket_session::handle_message(std::string_view message, codec::wire_format format) {
     auto decoded = codec::decode_request(message, format);
     if (!decoded) {
+        core::count_batch_failed(identity_.group, "serde");
+        core::request_error_log().warn("websocket {} (group {}): bad message: {}", identity_.id,
+                                       identity_.group, decoded.error().reason);
         return queue_write(codec::encode_response(
                                codec::response_for({core::make_error_code(core::errc::bad_request),
                                                     decoded.error().reason},
@@ -139,17 +161,20 @@ void websocket_session::handle_message(std::string_view message, codec::wire_for
 
     if (context_->settings.batch_dedup_in_connection) {
         if (guids_delivered_.contains(b->req_guid)) {
+            core::count_duplicate_batch(identity_.group);
             return queue_write(codec::encode_response(codec::response_for({}, b->req_guid), format),
                                format == codec::wire_format::json);
         }
         if (auto in_flight = guids_in_flight_.find(b->req_guid);
             in_flight != guids_in_flight_.end()) {
             // Answered with the first one's result, so a failure is not hidden.
+            core::count_duplicate_batch(identity_.group);
             in_flight->second.push_back(format);
             return;
         }
         guids_in_flight_.emplace(b->req_guid, std::vector<codec::wire_format>{});
     }
+    core::count_batch_read(*b);
 
     b->set_completion([self = shared_from_this(), guid = b->req_guid,
                        format](const core::batch_result& result) mutable {
@@ -253,6 +278,7 @@ void websocket_session::ping_if_alive() {
     if (closed_ || waiting_for_room_) return;
     const auto silent_for = core::clock::now() - last_heard_;
     if (silent_for > context_->settings.websocket_pong_wait_interval) {
+        metrics::global().server_pong_failure_total.with({identity_.group}).add();
         spdlog::debug("websocket {}: no pong for {} ms, closing", identity_.id,
                       std::chrono::duration_cast<std::chrono::milliseconds>(silent_for).count());
         return abort();
@@ -262,7 +288,9 @@ void websocket_session::ping_if_alive() {
     start_send();
     ws_.async_ping({}, [self = shared_from_this()](beast::error_code error) {
         self->end_send();
-        if (error) self->abort();
+        if (!error) return;
+        metrics::global().server_ping_failure_total.with({self->identity_.group}).add();
+        self->abort();
     });
 }
 
@@ -294,7 +322,8 @@ void websocket_session::close_when_done() {
 void websocket_session::close(websocket::close_reason reason) {
     closed_ = true;
     beast::get_lowest_layer(ws_).expires_after(context_->settings.websocket_write_wait_interval);
-    ws_.async_close(reason, [self = shared_from_this()](beast::error_code) {
+    ws_.async_close(reason, [self = shared_from_this()](beast::error_code error) {
+        if (error) metrics::global().conn_close_err_count.with({}).add();
         beast::error_code ignored;
         beast::get_lowest_layer(self->ws_).socket().close(ignored);
         self->release();

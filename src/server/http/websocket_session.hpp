@@ -75,6 +75,7 @@ class websocket_session : public connection,
     bool released_ = false;
     std::size_t pinger_slot_ = 0;
     core::clock::time_point last_heard_;
+    core::clock::time_point admitted_at_;
     bool ping_in_flight_ = false;
     // Writes and pings under way; the write deadline is armed only while
     // there is one, or it would cut the next idle read short.

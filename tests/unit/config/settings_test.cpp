@@ -175,7 +175,11 @@ const std::vector<std::pair<std::string, std::string>>& default_table() {
         {"METRIC_PROMETHEUS_ENABLED", "false"},
         {"METRIC_PROMETHEUS_PORT", "9090"},
         {"METRIC_PROMETHEUS_PATH", "/metrics"},
+        {"METRIC_EVENT_TYPE_LIMIT", "100"},
+        {"METRIC_CONN_GROUP_LIMIT", "100"},
         {"LOG_LEVEL", "info"},
+        {"LOG_FORMAT", "text"},
+        {"LOG_REQUEST_ERRORS_PER_SECOND", "10"},
     };
     return table;
 }

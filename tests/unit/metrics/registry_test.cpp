@@ -26,8 +26,8 @@ TEST(Registry, CountsPerLabelValues) {
 
     const family_reading f = find(r.read(), "requests_total");
     ASSERT_EQ(f.series.size(), 2u);
-    EXPECT_EQ(f.series[0].labels,
-              (std::vector<std::pair<std::string, std::string>>{{"group", "g1"}, {"type", "click"}}));
+    EXPECT_EQ(f.series[0].labels, (std::vector<std::pair<std::string, std::string>>{
+                                      {"group", "g1"}, {"type", "click"}}));
     EXPECT_EQ(f.series[0].value, 3);
     EXPECT_EQ(f.series[1].value, 5);
 }
@@ -142,9 +142,13 @@ TEST(Registry, ReadRunsTheRefreshersFirst) {
     registry r;
     auto& depth = r.add_gauge("depth", "depth");
     int calls = 0;
-    r.on_read([&] { depth.with({}).set(++calls * 10); });
+    auto handle = r.on_read([&] { depth.with({}).set(++calls * 10); });
     EXPECT_EQ(find(r.read(), "depth").series[0].value, 10);
     EXPECT_EQ(find(r.read(), "depth").series[0].value, 20);
+    // Once its handle is gone, the refresher is not called.
+    handle.reset();
+    EXPECT_EQ(find(r.read(), "depth").series[0].value, 20);
+    EXPECT_EQ(calls, 2);
 }
 
 TEST(Registry, TwoRegistriesInOneThreadDoNotShareCells) {

@@ -4,6 +4,7 @@
 #include <memory>
 #include <raccoon/config/settings.hpp>
 #include <raccoon/core/ingestor.hpp>
+#include <raccoon/core/readiness.hpp>
 
 namespace boost::asio {
 class io_context;
@@ -12,11 +13,11 @@ class io_context;
 namespace raccoon::server::http {
 
 // The HTTP listener on SERVER_WEBSOCKET_PORT: POST /api/v1/events (protobuf
-// or JSON), GET /ping, CORS. Beast stays behind this header.
+// or JSON), GET /ping (liveness), GET /ready (readiness), CORS. Beast stays behind this header.
 class http_server {
  public:
     http_server(boost::asio::io_context& io, const config::server_settings& settings,
-                core::ingestor& ingestor);
+                core::ingestor& ingestor, const core::readiness& readiness);
     ~http_server();
 
     http_server(const http_server&) = delete;
