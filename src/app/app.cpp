@@ -52,9 +52,10 @@ void configure_logging(const config::settings& settings) {
 // The exporters METRIC_* asks for; none when both are off. The label limits
 // apply to both, and to what is counted before the first scrape.
 struct metric_exporters {
+    // First, so it goes last: the statsd exporter's final flush still samples.
+    std::shared_ptr<void> sampled_figures;
     std::unique_ptr<server::http::metrics_server> prometheus;
     std::unique_ptr<metrics::statsd_exporter> statsd;
-    std::shared_ptr<void> sampled_figures;
 };
 
 metric_exporters start_metric_exporters(const config::settings& settings, net::io_context& io,
