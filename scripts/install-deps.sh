@@ -63,5 +63,5 @@ apt-get install -y -q --no-install-recommends "${missing[@]}"
 # enables a daemon on :9090, the default METRIC_PROMETHEUS_PORT.
 if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
     echo "install-deps: disabling the prometheus service, which would hold port 9090"
-    systemctl disable --now prometheus.service
+    systemctl disable --now prometheus.service || echo "install-deps: could not disable it; free port 9090 by hand" >&2
 fi
