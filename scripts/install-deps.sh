@@ -14,7 +14,7 @@ build_packages=(
     build-essential cmake ninja-build pkg-config clang-format curl
     libboost1.81-dev
     libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-    librdkafka-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
+    librdkafka-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libjemalloc-dev
     libgtest-dev libgmock-dev python3
 )
 kafka_packages=(default-jre-headless maven kcat python3)

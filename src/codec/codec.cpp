@@ -1,3 +1,4 @@
+#include <google/protobuf/arena.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -41,11 +42,19 @@ std::unique_ptr<core::batch> take_request(pb::SendEventRequest& request) {
 }
 
 std::expected<std::unique_ptr<core::batch>, decode_error> decode_protobuf(std::string_view body) {
-    pb::SendEventRequest request;
-    if (!request.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    // The request's messages live in an arena whose first block is on the
+    // stack: no allocation per Event message. The strings' buffers are heap
+    // allocated as usual and move into the batch.
+    alignas(std::max_align_t) char first_block[4096];
+    google::protobuf::ArenaOptions options;
+    options.initial_block = first_block;
+    options.initial_block_size = sizeof first_block;
+    google::protobuf::Arena arena(options);
+    auto* request = google::protobuf::Arena::CreateMessage<pb::SendEventRequest>(&arena);
+    if (!request->ParseFromArray(body.data(), static_cast<int>(body.size()))) {
         return std::unexpected(decode_error{"body is not a protobuf SendEventRequest"});
     }
-    return take_request(request);
+    return take_request(*request);
 }
 
 // The value of `name` or of its alias, or nullptr when absent or null.

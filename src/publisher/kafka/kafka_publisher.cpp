@@ -30,6 +30,10 @@ std::string describe(rd_kafka_resp_err_t error, rd_kafka_msg_status_t status) {
     return detail;
 }
 
+// Event types, and so topics, come from clients: beyond this many, topics
+// are produced by name rather than each holding a handle for good.
+constexpr std::size_t max_topic_handles = 1024;
+
 bool is_unknown_topic(rd_kafka_resp_err_t error) {
     return error == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
            error == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
@@ -130,6 +134,7 @@ kafka_publisher::~kafka_publisher() {
     if (rd_kafka_outq_len(client_) > 0) flush(std::chrono::milliseconds(0));
     stop_polling_ = true;
     if (delivery_thread_.joinable()) delivery_thread_.join();
+    for (const auto& [name, handle] : topics_) rd_kafka_topic_destroy(handle);
     rd_kafka_destroy(client_);
 }
 
@@ -141,18 +146,44 @@ void kafka_publisher::serve_delivery_reports() {
     }
 }
 
+rd_kafka_topic_t* kafka_publisher::topic_handle(const std::string& topic) {
+    {
+        std::shared_lock lock(topics_mutex_);
+        if (auto found = topics_.find(topic); found != topics_.end()) return found->second;
+    }
+    std::lock_guard lock(topics_mutex_);
+    if (auto found = topics_.find(topic); found != topics_.end()) return found->second;
+    if (topics_.size() >= max_topic_handles) return nullptr;
+    rd_kafka_topic_t* handle = rd_kafka_topic_new(client_, topic.c_str(), nullptr);
+    if (handle != nullptr) topics_.emplace(topic, handle);
+    return handle;
+}
+
 void kafka_publisher::publish(std::unique_ptr<core::batch> owned) {
     const std::size_t count = owned->events.size();
     core::batch* b = core::batch::start_delivery(std::move(owned));
     // From here on `b` may be deleted by the last delivery report, so the loop
     // reads events only before producing them.
+    // The events of a batch mostly share a topic: one handle lookup per run.
+    const std::string* handle_topic = nullptr;
+    rd_kafka_topic_t* handle = nullptr;
     for (std::size_t i = 0; i < count; ++i) {
         core::event& e = b->events[i];
+        if (e.topic != handle_topic) {
+            handle_topic = e.topic;
+            handle = topic_handle(*e.topic);
+        }
         for (;;) {
             rd_kafka_resp_err_t error =
-                rd_kafka_producev(client_, RD_KAFKA_V_TOPIC(e.topic->c_str()),
-                                  RD_KAFKA_V_VALUE(e.bytes.data(), e.bytes.size()),
-                                  RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(&e), RD_KAFKA_V_END);
+                handle != nullptr
+                    ? rd_kafka_producev(client_, RD_KAFKA_V_RKT(handle),
+                                        RD_KAFKA_V_VALUE(e.bytes.data(), e.bytes.size()),
+                                        RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(&e),
+                                        RD_KAFKA_V_END)
+                    : rd_kafka_producev(client_, RD_KAFKA_V_TOPIC(e.topic->c_str()),
+                                        RD_KAFKA_V_VALUE(e.bytes.data(), e.bytes.size()),
+                                        RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(&e),
+                                        RD_KAFKA_V_END);
             if (error == RD_KAFKA_RESP_ERR_NO_ERROR) break;
             if (error == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
                 !stop_waiting_.load(std::memory_order_relaxed)) {

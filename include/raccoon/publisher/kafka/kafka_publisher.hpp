@@ -4,10 +4,13 @@
 #include <map>
 #include <memory>
 #include <raccoon/publisher/publisher.hpp>
+#include <shared_mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 struct rd_kafka_s;
+struct rd_kafka_topic_s;
 
 namespace raccoon::publisher::kafka {
 
@@ -29,8 +32,15 @@ class kafka_publisher final : public publisher {
 
  private:
     void serve_delivery_reports();
+    // A handle for the topic, made once: producing by name makes librdkafka
+    // look the topic up under its client-wide write lock for every message.
+    // nullptr once max_topic_handles topics are held (event types come from
+    // clients); those are produced by name.
+    rd_kafka_topic_s* topic_handle(const std::string& topic);
 
     rd_kafka_s* client_ = nullptr;
+    std::shared_mutex topics_mutex_;
+    std::unordered_map<std::string, rd_kafka_topic_s*> topics_;
     std::atomic<bool> stop_waiting_{false};
     std::atomic<bool> stop_polling_{false};
     std::thread delivery_thread_;
