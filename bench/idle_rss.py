@@ -29,14 +29,13 @@ import queue
 import re
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 
-HOST = "127.0.0.1"
+from bench_common import HOST, free_port, server_environment
 ADDRESSES_PER_STEP = 10
 
 
@@ -52,10 +51,6 @@ def sysctl(name):
         return None
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def proc_status(pid):
@@ -203,17 +198,13 @@ def main():
     log(f"RLIMIT_NOFILE for the server and load generators: {fd_limit}")
 
     port = free_port()
-    grpc_port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SERVER_", "WORKER_", "EVENT_", "PUBLISHER_", "METRIC_",
-                                "LOG_LEVEL"))}
-    env.update({
-        "SERVER_WEBSOCKET_PORT": str(port),
-        "SERVER_GRPC_PORT": str(grpc_port),
+    env = server_environment({
+        "SERVER_WEBSOCKET_PORT": port,
+        "SERVER_GRPC_PORT": free_port(avoid={port}),
         "SERVER_BIND_ADDRESS": HOST,
-        "SERVER_WEBSOCKET_MAX_CONN": str(total * 2),
-        "SERVER_WEBSOCKET_PING_INTERVAL_MS": str(args.ping_interval_ms),
-        "SERVER_WEBSOCKET_PONG_WAIT_INTERVAL_MS": str(args.ping_interval_ms * 3),
+        "SERVER_WEBSOCKET_MAX_CONN": total * 2,
+        "SERVER_WEBSOCKET_PING_INTERVAL_MS": args.ping_interval_ms,
+        "SERVER_WEBSOCKET_PONG_WAIT_INTERVAL_MS": args.ping_interval_ms * 3,
         "PUBLISHER_TYPE": "log",
         "LOG_LEVEL": "warn",
     })

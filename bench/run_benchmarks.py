@@ -38,7 +38,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,7 +47,7 @@ import urllib.request
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-HOST = "127.0.0.1"
+from bench_common import HOST, free_port, server_environment
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 KAFKA_SCRIPT = os.path.join(ROOT, "scripts", "kafka.sh")
@@ -76,14 +75,6 @@ def log(message):
     print(f"[bench] {message}", flush=True)
 
 
-def free_port(avoid=()):
-    for _ in range(20):
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            port = s.getsockname()[1]
-        if port not in avoid:
-            return port
-    raise RuntimeError("no free port")
 
 
 def cpu_seconds(pid):
@@ -230,17 +221,14 @@ class Bench:
         return ["taskset", "-c", str(core)] if core is not None else []
 
     def server_env(self, event_ack, topic_pattern, port, grpc_port):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("SERVER_", "WORKER_", "EVENT_", "PUBLISHER_", "METRIC_",
-                                    "LOG_LEVEL"))}
-        env.update({
-            "SERVER_WEBSOCKET_PORT": str(port),
-            "SERVER_GRPC_PORT": str(grpc_port),
+        env = server_environment({
+            "SERVER_WEBSOCKET_PORT": port,
+            "SERVER_GRPC_PORT": grpc_port,
             "SERVER_BIND_ADDRESS": HOST,
-            "SERVER_WEBSOCKET_MAX_CONN": str(CONNECTIONS * 2),
+            "SERVER_WEBSOCKET_MAX_CONN": CONNECTIONS * 2,
             "PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
             "EVENT_DISTRIBUTION_PUBLISHER_PATTERN": topic_pattern,
-            "EVENT_ACK": str(event_ack),
+            "EVENT_ACK": event_ack,
             "LOG_LEVEL": "warn",
         })
         if self.pinned:

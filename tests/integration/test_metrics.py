@@ -65,6 +65,12 @@ def value(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+def assert_values(samples, expected):
+    """`expected`: (name, labels, value) triples, each an exact series value."""
+    for name, labels, want in expected:
+        assert value(samples, name, **labels) == want, (name, labels, want)
+
+
 def total(samples, name, **labels):
     """Sum over every series of `name` whose labels include `labels`."""
     wanted = set(labels.items())
@@ -105,25 +111,23 @@ def test_rest_traffic_gives_exact_counts(raccoon, kafka):
     samples = scrape(server)
     click_bytes = sum(len(e.bytes) for e in sent if e.type == "click")
     view_bytes = sum(len(e.bytes) for e in sent if e.type == "view")
-    expected = [
-        (("batches_read_total", dict(status="success", reason="NA", conn_group=group)), 3),
-        (("batches_read_total", dict(status="failed", reason="serde", conn_group=group)), 1),
-        (("batches_read_total", dict(status="failed", reason="unknowncontentype",
-                                    conn_group="NA")), 1),
-        (("events_rx_total", dict(conn_group=group, event_type="click")), 6),
-        (("events_rx_total", dict(conn_group=group, event_type="view")), 3),
-        (("events_rx_bytes_total", dict(conn_group=group, event_type="click")), click_bytes),
-        (("events_rx_bytes_total", dict(conn_group=group, event_type="view")), view_bytes),
+    assert_values(samples, [
+        ("batches_read_total", dict(status="success", reason="NA", conn_group=group), 3),
+        ("batches_read_total", dict(status="failed", reason="serde", conn_group=group), 1),
+        ("batches_read_total", dict(status="failed", reason="unknowncontentype",
+                                    conn_group="NA"), 1),
+        ("events_rx_total", dict(conn_group=group, event_type="click"), 6),
+        ("events_rx_total", dict(conn_group=group, event_type="view"), 3),
+        ("events_rx_bytes_total", dict(conn_group=group, event_type="click"), click_bytes),
+        ("events_rx_bytes_total", dict(conn_group=group, event_type="view"), view_bytes),
         # EVENT_ACK=1: every ack came after its events' delivery reports.
-        (("kafka_messages_delivered_total", dict(success="true", conn_group=group,
-                                                event_type="click")), 6),
-        (("kafka_messages_delivered_total", dict(success="true", conn_group=group,
-                                                event_type="view")), 3),
-        (("server_processing_latency_milliseconds_count", dict(conn_group=group)), 3),
-        (("event_processing_duration_milliseconds_count", dict(conn_group=group)), 3),
-    ]
-    for (name, labels), want in expected:
-        assert value(samples, name, **labels) == want, (name, labels, want)
+        ("kafka_messages_delivered_total", dict(success="true", conn_group=group,
+                                                event_type="click"), 6),
+        ("kafka_messages_delivered_total", dict(success="true", conn_group=group,
+                                                event_type="view"), 3),
+        ("server_processing_latency_milliseconds_count", dict(conn_group=group), 3),
+        ("event_processing_duration_milliseconds_count", dict(conn_group=group), 3),
+    ])
     assert total(samples, "kafka_messages_delivered_total", success="false") == 0
     assert total(samples, "kafka_messages_undelivered_total") == 0
     assert total(samples, "worker_processing_duration_milliseconds_count") == 3
@@ -197,15 +201,15 @@ def test_websocket_connections_and_duplicates(raccoon, kafka):
         lambda: (s := scrape(server))
         and value(s, "connections_count_current", conn_group=group) == 0 and s,
         what="connections_count_current to drop to 0")
-    assert value(samples, "user_session_duration_milliseconds_count", conn_group=group) == 2
-    assert value(samples, "events_duplicate_total", conn_group=group, reason="duplicate") == 1
-    assert value(samples, "batches_read_total", status="success", reason="NA",
-                 conn_group=group) == 1
-    assert value(samples, "batches_read_total", status="failed", reason="serde",
-                 conn_group=group) == 1
-    assert value(samples, "events_rx_total", conn_group=group, event_type="ws") == 4
-    assert value(samples, "kafka_messages_delivered_total", success="true", conn_group=group,
-                 event_type="ws") == 4
+    assert_values(samples, [
+        ("user_session_duration_milliseconds_count", dict(conn_group=group), 2),
+        ("events_duplicate_total", dict(conn_group=group, reason="duplicate"), 1),
+        ("batches_read_total", dict(status="success", reason="NA", conn_group=group), 1),
+        ("batches_read_total", dict(status="failed", reason="serde", conn_group=group), 1),
+        ("events_rx_total", dict(conn_group=group, event_type="ws"), 4),
+        ("kafka_messages_delivered_total",
+         dict(success="true", conn_group=group, event_type="ws"), 4),
+    ])
 
 
 def test_grpc_requests_are_counted(raccoon, kafka):
@@ -228,13 +232,13 @@ def test_grpc_requests_are_counted(raccoon, kafka):
             stub.SendEvent(pb.SendEventRequest(), timeout=30, metadata=(("x-user-group", group),))
 
     samples = scrape(server)
-    assert value(samples, "batches_read_total", status="success", reason="NA",
-                 conn_group=group) == 2
-    assert value(samples, "batches_read_total", status="failed", reason="missingid",
-                 conn_group=group) == 1
-    assert value(samples, "events_rx_total", conn_group=group, event_type="rpc") == 10
-    assert value(samples, "kafka_messages_delivered_total", success="true", conn_group=group,
-                 event_type="rpc") == 10
+    assert_values(samples, [
+        ("batches_read_total", dict(status="success", reason="NA", conn_group=group), 2),
+        ("batches_read_total", dict(status="failed", reason="missingid", conn_group=group), 1),
+        ("events_rx_total", dict(conn_group=group, event_type="rpc"), 10),
+        ("kafka_messages_delivered_total",
+         dict(success="true", conn_group=group, event_type="rpc"), 10),
+    ])
 
 
 def test_event_types_beyond_the_limit_fold_into_other(raccoon, kafka):

@@ -1,0 +1,27 @@
+"""What the benchmark scripts share: loopback ports and a server environment
+free of the caller's raccoon settings."""
+
+import os
+import socket
+
+HOST = "127.0.0.1"
+
+# Settings a benchmark's server must not inherit from whoever runs it.
+SETTING_PREFIXES = ("SERVER_", "WORKER_", "EVENT_", "PUBLISHER_", "METRIC_", "LOG_")
+
+
+def free_port(avoid=()):
+    for _ in range(20):
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if port not in avoid:
+            return port
+    raise RuntimeError("no free port")
+
+
+def server_environment(settings):
+    """The process environment without raccoon settings, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
+    env.update({k: str(v) for k, v in settings.items()})
+    return env
