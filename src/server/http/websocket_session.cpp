@@ -20,6 +20,11 @@ namespace {
 // How many delivered req_guids a connection remembers for dedup; older ones
 // are forgotten first, which bounds the memory a long-lived connection holds.
 constexpr std::size_t remembered_guids = 1024;
+// What an emptied connection keeps for its next message and acks: enough for
+// the usual request and a few pipelined acks, so a busy connection does not
+// free and allocate them again per message.
+constexpr std::size_t kept_buffer_bytes = 4096;
+constexpr std::size_t kept_queued_writes = 8;
 
 }  // namespace
 
@@ -138,8 +143,9 @@ void websocket_session::on_read(beast::error_code error) {
     const auto data = buffer_.cdata();
     handle_message({static_cast<const char*>(data.data()), data.size()}, format);
     buffer_.consume(buffer_.size());
-    // An idle connection keeps no message buffer.
-    buffer_.shrink_to_fit();
+    // The next read reserves Beast's read size again at once, so only a buffer
+    // a large message grew is given back; a busy connection keeps its own.
+    if (buffer_.capacity() > kept_buffer_bytes) buffer_.shrink_to_fit();
     do_read();
 }
 
@@ -241,7 +247,7 @@ void websocket_session::queue_write(std::string payload, bool text) {
 void websocket_session::do_write() {
     if (next_write_ == writes_.size()) {
         writes_.clear();
-        writes_.shrink_to_fit();
+        if (writes_.capacity() > kept_queued_writes) writes_.shrink_to_fit();
         next_write_ = 0;
         if (closing_) close_when_done();
         return;
