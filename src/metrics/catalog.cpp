@@ -23,21 +23,18 @@ std::vector<double> session_bounds_ms() { return {1000, 10000, 100000, 600000, 3
 catalog::catalog(registry& r)
     : connections_count_current(
           r.add_gauge("connections_count_current", "Number of alive connections", {"conn_group"})),
-      user_connection_success_total(
-          r.add_counter("user_connection_success_total",
-                        "Number of successful connections established to the server",
-                        {"conn_group"})),
-      user_connection_failure_total(
-          r.add_counter("user_connection_failure_total",
-                        "Number of fail connections established to the server",
-                        {"conn_group", "reason"})),
+      user_connection_success_total(r.add_counter(
+          "user_connection_success_total",
+          "Number of successful connections established to the server", {"conn_group"})),
+      user_connection_failure_total(r.add_counter(
+          "user_connection_failure_total", "Number of fail connections established to the server",
+          {"conn_group", "reason"})),
       user_session_duration_milliseconds(
           r.add_histogram("user_session_duration_milliseconds",
-                          "Duration of alive connection per session per connection",
-                          {"conn_group"}, session_bounds_ms())),
-      server_ping_failure_total(r.add_counter("server_ping_failure_total",
-                                              "Total ping that server fails to send",
-                                              {"conn_group"})),
+                          "Duration of alive connection per session per connection", {"conn_group"},
+                          session_bounds_ms())),
+      server_ping_failure_total(r.add_counter(
+          "server_ping_failure_total", "Total ping that server fails to send", {"conn_group"})),
       server_pong_failure_total(r.add_counter(
           "server_pong_failure_total", "Total pong that server fails to send", {"conn_group"})),
       conn_close_err_count(r.add_counter("conn_close_err_count",
@@ -49,9 +46,9 @@ catalog::catalog(registry& r)
       events_rx_bytes_total(r.add_counter("events_rx_bytes_total",
                                           "Total byte receieved in requests",
                                           {"conn_group", "event_type"})),
-      events_duplicate_total(r.add_counter("events_duplicate_total",
-                                           "Total Number of Duplicate events recieved by the server",
-                                           {"conn_group", "reason"})),
+      events_duplicate_total(r.add_counter(
+          "events_duplicate_total", "Total Number of Duplicate events recieved by the server",
+          {"conn_group", "reason"})),
       batch_idle_in_channel_milliseconds(r.add_histogram(
           "batch_idle_in_channel_milliseconds",
           "Duration from when the request is received to when the request is processed. High "
@@ -72,44 +69,42 @@ catalog::catalog(registry& r)
           "Duration from the time request is processed to the time events are published, "
           "divided by the batch's event count",
           {"worker"}, latency_bounds_ms())),
-      events_undelivered_after_ack_total(
-          r.add_counter("events_undelivered_after_ack_total",
-                        "Events acknowledged under EVENT_ACK=0 whose delivery then failed",
-                        {"conn_group"})),
+      events_undelivered_after_ack_total(r.add_counter(
+          "events_undelivered_after_ack_total",
+          "Events acknowledged under EVENT_ACK=0 whose delivery then failed", {"conn_group"})),
       kafka_messages_delivered_total(r.add_counter("kafka_messages_delivered_total",
                                                    "Number of delivered events to Kafka",
                                                    {"success", "conn_group", "event_type"})),
-      kafka_messages_undelivered_total(
-          r.add_counter("kafka_messages_undelivered_total", "Number of events not delivered to Kafka",
-                        {"success", "conn_group", "event_type"})),
+      kafka_messages_undelivered_total(r.add_counter("kafka_messages_undelivered_total",
+                                                     "Number of events not delivered to Kafka",
+                                                     {"success", "conn_group", "event_type"})),
       kafka_unknown_topic_failure_total(
           r.add_counter("kafka_unknown_topic_failure_total",
                         "Number of delivery failure caused by topic does not exist in kafka.",
                         {"topic", "event_type"})),
-      kafka_tx_messages_total(r.add_gauge(
-          "kafka_tx_messages_total", "Total number of messages transmitted produced to Kafka brokers.")),
+      kafka_tx_messages_total(
+          r.add_gauge("kafka_tx_messages_total",
+                      "Total number of messages transmitted produced to Kafka brokers.")),
       kafka_tx_messages_bytes_total(
           r.add_gauge("kafka_tx_messages_bytes_total",
                       "Total number of message bytes (including framing, such as per-Message "
                       "framing and MessageSet/batch framing) transmitted to Kafka brokers")),
-      kafka_brokers_tx_total(r.add_gauge("kafka_brokers_tx_total",
-                                         "Total number of requests sent to Kafka brokers",
-                                         {"broker"})),
+      kafka_brokers_tx_total(r.add_gauge(
+          "kafka_brokers_tx_total", "Total number of requests sent to Kafka brokers", {"broker"})),
       kafka_brokers_tx_bytes_total(r.add_gauge("kafka_brokers_tx_bytes_total",
                                                "Total number of bytes transmitted to Kafka brokers",
                                                {"broker"})),
-      kafka_brokers_rtt_average_milliseconds(
-          r.add_gauge("kafka_brokers_rtt_average_milliseconds",
-                      "Broker round-trip time, average over the last statistics window",
-                      {"broker"})),
+      kafka_brokers_rtt_average_milliseconds(r.add_gauge(
+          "kafka_brokers_rtt_average_milliseconds",
+          "Broker round-trip time, average over the last statistics window", {"broker"})),
       process_resident_memory_bytes(
           r.add_gauge("process_resident_memory_bytes", "Resident memory size in bytes")),
       process_threads(r.add_gauge("process_threads", "Number of OS threads in the process")),
       process_open_fds(r.add_gauge("process_open_fds", "Number of open file descriptors")),
       process_cpu_seconds_total(r.add_gauge("process_cpu_seconds_total",
                                             "Total user and system CPU time spent in seconds")),
-      channel_batches_current(r.add_gauge(
-          "channel_batches_current", "Batches waiting in the channel for a worker")) {}
+      channel_batches_current(
+          r.add_gauge("channel_batches_current", "Batches waiting in the channel for a worker")) {}
 
 registry& global_registry() {
     static registry instance;

@@ -91,8 +91,8 @@ std::string_view type_name(metric_type type) {
 // statsd has no quoting: the characters of its syntax become '_'.
 void append_statsd_safe(std::string& out, std::string_view text) {
     for (char c : text) {
-        const bool special = c == ',' || c == '=' || c == ':' || c == '|' || c == '@' ||
-                             c == '#' || c == ' ' || c == '\n' || c == '\r';
+        const bool special = c == ',' || c == '=' || c == ':' || c == '|' || c == '@' || c == '#' ||
+                             c == ' ' || c == '\n' || c == '\r';
         out.push_back(special ? '_' : c);
     }
 }
@@ -147,8 +147,8 @@ std::string to_prometheus_text(const std::vector<family_reading>& families) {
                 append_sample(out, family.name, "_bucket", series.labels,
                               static_cast<double>(cumulative), le);
             }
-            append_sample(out, family.name, "_bucket", series.labels,
-                          static_cast<double>(h.count), "+Inf");
+            append_sample(out, family.name, "_bucket", series.labels, static_cast<double>(h.count),
+                          "+Inf");
             append_sample(out, family.name, "_sum", series.labels, h.sum);
             append_sample(out, family.name, "_count", series.labels, static_cast<double>(h.count));
         }

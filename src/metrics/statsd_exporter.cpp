@@ -35,8 +35,8 @@ int connect_udp(std::string_view address) {
     hints.ai_socktype = SOCK_DGRAM;
     addrinfo* found = nullptr;
     if (int error = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); error != 0) {
-        throw std::invalid_argument(std::string("host:port that resolves (") +
-                                    gai_strerror(error) + ")");
+        throw std::invalid_argument(std::string("host:port that resolves (") + gai_strerror(error) +
+                                    ")");
     }
     int fd = -1;
     for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {

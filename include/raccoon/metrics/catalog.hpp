@@ -10,12 +10,12 @@ struct catalog {
     explicit catalog(registry& r);
 
     // Connections (WebSocket).
-    gauge_family& connections_count_current;           // conn_group
-    counter_family& user_connection_success_total;     // conn_group
-    counter_family& user_connection_failure_total;     // conn_group, reason
+    gauge_family& connections_count_current;               // conn_group
+    counter_family& user_connection_success_total;         // conn_group
+    counter_family& user_connection_failure_total;         // conn_group, reason
     histogram_family& user_session_duration_milliseconds;  // conn_group
-    counter_family& server_ping_failure_total;         // conn_group
-    counter_family& server_pong_failure_total;         // conn_group
+    counter_family& server_ping_failure_total;             // conn_group
+    counter_family& server_pong_failure_total;             // conn_group
     counter_family& conn_close_err_count;
 
     // Requests, all transports.
@@ -33,8 +33,8 @@ struct catalog {
     counter_family& events_undelivered_after_ack_total;         // conn_group
 
     // Kafka.
-    counter_family& kafka_messages_delivered_total;    // success, conn_group, event_type
-    counter_family& kafka_messages_undelivered_total;  // success, conn_group, event_type
+    counter_family& kafka_messages_delivered_total;     // success, conn_group, event_type
+    counter_family& kafka_messages_undelivered_total;   // success, conn_group, event_type
     counter_family& kafka_unknown_topic_failure_total;  // topic, event_type
     gauge_family& kafka_tx_messages_total;
     gauge_family& kafka_tx_messages_bytes_total;

@@ -9,7 +9,8 @@
 namespace raccoon::metrics {
 
 // The Prometheus text exposition format, version 0.0.4.
-inline constexpr std::string_view prometheus_content_type = "text/plain; version=0.0.4; charset=utf-8";
+inline constexpr std::string_view prometheus_content_type =
+    "text/plain; version=0.0.4; charset=utf-8";
 std::string to_prometheus_text(const std::vector<family_reading>& families);
 
 // statsd lines with tags the InfluxDB/Telegraf way, as upstream sends them:

@@ -80,8 +80,10 @@ TEST(StatsdLines, GaugesSendTheirValueEveryTime) {
     auto& g = r.add_gauge("connections_count_current", "c", {"conn_group"});
     g.with({"web"}).set(4);
     statsd_lines lines;
-    EXPECT_THAT(lines.since_last(r.read()), ElementsAre("connections_count_current,conn_group=web:4|g"));
-    EXPECT_THAT(lines.since_last(r.read()), ElementsAre("connections_count_current,conn_group=web:4|g"));
+    EXPECT_THAT(lines.since_last(r.read()),
+                ElementsAre("connections_count_current,conn_group=web:4|g"));
+    EXPECT_THAT(lines.since_last(r.read()),
+                ElementsAre("connections_count_current,conn_group=web:4|g"));
     g.with({"web"}).set(-2);
     EXPECT_THAT(lines.since_last(r.read()),
                 ElementsAre("connections_count_current,conn_group=web:0|g",
@@ -112,7 +114,8 @@ TEST(StatsdLines, SyntaxCharactersInNamesAndValuesBecomeUnderscores) {
     registry r;
     r.add_counter("c_total", "c", {"event_type", "reason"}).with({"a,b=c:d|e f", ""}).add();
     statsd_lines lines;
-    EXPECT_THAT(lines.since_last(r.read()), ElementsAre("c_total,event_type=a_b_c_d_e_f,reason=NA:1|c"));
+    EXPECT_THAT(lines.since_last(r.read()),
+                ElementsAre("c_total,event_type=a_b_c_d_e_f,reason=NA:1|c"));
 }
 
 TEST(StatsdDatagrams, PackLinesUpToTheSizeLimit) {
