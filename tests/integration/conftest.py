@@ -372,9 +372,8 @@ def assert_json_key_order(decoded):
     assert list(keys) == [k for k in JSON_KEY_ORDER if k in keys], keys
 
 
-def assert_success(resp, fmt, req_guid):
-    assert resp.status_code == 200, (resp.status_code, resp.content)
-    decoded = decode_response(resp, fmt)
+def assert_success_response(decoded, fmt, req_guid):
+    """A decoded SendEventResponse (REST or WebSocket) acking `req_guid`."""
     assert decoded["status"] == STATUS_SUCCESS, decoded
     assert decoded["code"] == CODE_OK, decoded
     assert decoded["data"].get("req_guid") == req_guid, decoded
@@ -382,6 +381,11 @@ def assert_success(resp, fmt, req_guid):
     if fmt == "json":
         assert decoded.keys_in_order == ("status", "code", "sent_time", "data"), decoded.keys_in_order
     return decoded
+
+
+def assert_success(resp, fmt, req_guid):
+    assert resp.status_code == 200, (resp.status_code, resp.content)
+    return assert_success_response(decode_response(resp, fmt), fmt, req_guid)
 
 
 def assert_error(resp, http_status, code, fmt=None, req_guid=None):
@@ -617,13 +621,7 @@ def ws_message(fmt, events, req_guid, aliases=False):
 
 def assert_ws_success(ack, fmt, req_guid):
     assert ack.fmt == fmt, f"a {fmt} request was answered with a {ack.fmt} message: {ack}"
-    assert ack["status"] == STATUS_SUCCESS, ack
-    assert ack["code"] == CODE_OK, ack
-    assert ack["data"].get("req_guid") == req_guid, ack
-    assert abs(ack["sent_time"] - time.time()) < 120, ack
-    if fmt == "json":
-        assert ack.keys_in_order == ("status", "code", "sent_time", "data"), ack.keys_in_order
-    return ack
+    return assert_success_response(ack, fmt, req_guid)
 
 
 def assert_ws_error(ack, code, fmt=None, req_guid=None):
