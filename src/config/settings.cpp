@@ -251,7 +251,9 @@ const std::vector<descriptor>& descriptors() {
          "Messages librdkafka holds before produce waits.", nullptr},
         {"METRIC_RUNTIME_STATS_RECORD_INTERVAL_MS", "10000",
          "Accepted as upstream's; process figures are read at each scrape and statsd flush.",
-         duration_field(RACCOON_FIELD(metric.runtime_stats_record_interval), 1)},
+         [](settings&, const std::string& key, const std::string& value) {
+             parse_integer(key, value, 1, std::numeric_limits<std::int32_t>::max());
+         }},
         {"METRIC_STATSD_ENABLED", "false", "Send metrics to statsd.",
          bool_field(RACCOON_FIELD(metric.statsd_enabled))},
         {"METRIC_STATSD_ADDRESS", ":8125", "statsd host:port.",

@@ -69,7 +69,6 @@ struct kafka_settings {
 };
 
 struct metric_settings {
-    milliseconds runtime_stats_record_interval{10000};
     bool statsd_enabled = false;
     std::string statsd_address;
     milliseconds statsd_flush_period{10000};

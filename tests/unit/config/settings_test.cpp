@@ -116,14 +116,17 @@ std::string describe(const settings& s) {
         << static_cast<int>(s.publisher) << "\n";
     for (const auto& [name, value] : s.kafka.client) out << name << "=" << value << "\n";
     out << s.kafka.flush_interval.count() << "\n"
-        << s.metric.runtime_stats_record_interval.count() << "\n"
         << s.metric.statsd_enabled << "\n"
         << s.metric.statsd_address << "\n"
         << s.metric.statsd_flush_period.count() << "\n"
         << s.metric.prometheus_enabled << "\n"
         << s.metric.prometheus_port << "\n"
         << s.metric.prometheus_path << "\n"
-        << s.log_level << "\n";
+        << s.metric.event_type_limit << "\n"
+        << s.metric.conn_group_limit << "\n"
+        << s.log_level << "\n"
+        << static_cast<int>(s.log_format) << "\n"
+        << s.log_request_errors_per_second << "\n";
     return out.str();
 }
 
@@ -229,14 +232,17 @@ TEST(ConfigDefaults, MatchTheUpstreamTable) {
                                   {"bootstrap.servers", "127.0.0.1:9092"},
                                   {"queue.buffering.max.messages", "100000"},
                               }));
-    EXPECT_EQ(s.metric.runtime_stats_record_interval, milliseconds(10000));
     EXPECT_FALSE(s.metric.statsd_enabled);
     EXPECT_EQ(s.metric.statsd_address, ":8125");
     EXPECT_EQ(s.metric.statsd_flush_period, milliseconds(10000));
     EXPECT_FALSE(s.metric.prometheus_enabled);
     EXPECT_EQ(s.metric.prometheus_port, 9090);
     EXPECT_EQ(s.metric.prometheus_path, "/metrics");
+    EXPECT_EQ(s.metric.event_type_limit, 100u);
+    EXPECT_EQ(s.metric.conn_group_limit, 100u);
     EXPECT_EQ(s.log_level, "info");
+    EXPECT_EQ(s.log_format, log_encoding::text);
+    EXPECT_EQ(s.log_request_errors_per_second, 10);
 }
 
 TEST(ConfigDefaults, EachDefaultIsAValidValueOfItsSetting) {
@@ -417,6 +423,7 @@ TEST(ConfigValues, EnumsAndLevels) {
     EXPECT_EQ(s.log_level, "warn");
     EXPECT_EQ(load({}, kafka_env({{"LOG_LEVEL", "fatal"}})).log_level, "error");
     EXPECT_EQ(load({}, kafka_env({{"LOG_LEVEL", "Debug"}})).log_level, "debug");
+    EXPECT_EQ(load({}, kafka_env({{"LOG_FORMAT", "json"}})).log_format, log_encoding::json);
 }
 
 TEST(ConfigValues, ListsSplitOnCommasAndSpaces) {
@@ -523,6 +530,12 @@ const std::vector<bad_value> bad_values = {
     {"SERVER_WEBSOCKET_PING_INTERVAL_MS", "30s"},
     {"SERVER_WEBSOCKET_CONN_ID_HEADER", "X User"},
     {"LOG_LEVEL", "verbose"},
+    {"METRIC_RUNTIME_STATS_RECORD_INTERVAL_MS", "0"},
+    {"METRIC_PROMETHEUS_PATH", "metrics"},
+    {"METRIC_EVENT_TYPE_LIMIT", "0"},
+    {"METRIC_CONN_GROUP_LIMIT", "many"},
+    {"LOG_FORMAT", "xml"},
+    {"LOG_REQUEST_ERRORS_PER_SECOND", "-1"},
 };
 
 INSTANTIATE_TEST_SUITE_P(BadValues, ConfigRejects, ::testing::ValuesIn(bad_values),
