@@ -23,7 +23,6 @@ bool rate_limited_log::admit() noexcept {
         return true;
     }
     suppressed_in_window_.fetch_add(1, std::memory_order_relaxed);
-    suppressed_total_.fetch_add(1, std::memory_order_relaxed);
     return false;
 }
 

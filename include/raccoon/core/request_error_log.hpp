@@ -27,10 +27,6 @@ class rate_limited_log {
         spdlog::warn(format, std::forward<Args>(args)...);
     }
 
-    std::uint64_t suppressed_total() const noexcept {
-        return suppressed_total_.load(std::memory_order_relaxed);
-    }
-
  private:
     bool admit() noexcept;
 
@@ -38,7 +34,6 @@ class rate_limited_log {
     std::atomic<std::int64_t> window_second_{0};
     std::atomic<std::uint64_t> written_in_window_{0};
     std::atomic<std::uint64_t> suppressed_in_window_{0};
-    std::atomic<std::uint64_t> suppressed_total_{0};
 };
 
 // The process's log of request errors, limited by LOG_REQUEST_ERRORS_PER_SECOND.
