@@ -39,19 +39,24 @@ void count_duplicate_batch(std::string_view conn_group) {
     metrics::global().events_duplicate_total.with({conn_group, "duplicate"}).add();
 }
 
-const std::string& worker_label(std::size_t index) {
+const worker_metrics& worker_metrics_for(std::size_t index) {
     static std::mutex mutex;
-    static std::deque<std::string> labels;  // a deque keeps references valid as it grows
+    static std::deque<worker_metrics> workers;  // a deque keeps references valid as it grows
     std::lock_guard lock(mutex);
-    while (labels.size() <= index) labels.push_back("worker-" + std::to_string(labels.size()));
-    return labels[index];
+    auto& m = metrics::global();
+    while (workers.size() <= index) {
+        std::string label = "worker-" + std::to_string(workers.size());
+        auto& idle = m.batch_idle_in_channel_milliseconds.with({label});
+        auto& processing = m.worker_processing_duration_milliseconds.with({label});
+        workers.push_back({std::move(label), idle, processing});
+    }
+    return workers[index];
 }
 
-void record_batch_taken(batch& b, const std::string& worker) {
+void record_batch_taken(batch& b, const worker_metrics& worker) {
     b.taken_at = clock::now();
     b.worker = &worker;
-    metrics::global().batch_idle_in_channel_milliseconds.with({worker}).observe(
-        milliseconds_between(b.received_at, b.taken_at));
+    worker.idle_in_channel.observe(milliseconds_between(b.received_at, b.taken_at));
 }
 
 void record_batch_published(const batch& b) {
@@ -62,8 +67,7 @@ void record_batch_published(const batch& b) {
     const std::string& group = b.identity.group;
     m.server_processing_latency_milliseconds.with({group}).observe(
         milliseconds_between(b.received_at, now) / count);
-    m.worker_processing_duration_milliseconds.with({*b.worker})
-        .observe(milliseconds_between(b.taken_at, now) / count);
+    b.worker->processing.observe(milliseconds_between(b.taken_at, now) / count);
     // The client's clock: a request without a sent_time has nothing to measure.
     if (b.sent_time_seconds > 0) {
         const auto sent =

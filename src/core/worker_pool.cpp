@@ -24,12 +24,12 @@ void worker_pool::start() {
 }
 
 void worker_pool::run(std::size_t index) {
-    const std::string& name = worker_label(index);
-    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+    const worker_metrics& worker = worker_metrics_for(index);
+    pthread_setname_np(pthread_self(), worker.label.substr(0, 15).c_str());
     topic_router router(pattern_);
     while (auto next = channel_.pop()) {
         std::unique_ptr<batch>& b = *next;
-        record_batch_taken(*b, name);
+        record_batch_taken(*b, worker);
         router.begin_batch();
         for (auto& e : b->events) e.topic = &router.topic_for(e.type);
         publisher_.publish(std::move(b));

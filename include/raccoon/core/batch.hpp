@@ -17,6 +17,7 @@ namespace raccoon::core {
 using clock = std::chrono::steady_clock;
 
 class batch;
+struct worker_metrics;
 
 // One event of a batch: its type and its bytes, which are never parsed.
 struct event {
@@ -51,7 +52,7 @@ class batch {
     clock::time_point received_at = clock::now();
     // Set by the worker that takes the batch from the channel.
     clock::time_point taken_at{};
-    const std::string* worker = nullptr;
+    const worker_metrics* worker = nullptr;
 
     void set_completion(completion on_complete) { on_complete_ = std::move(on_complete); }
     completion take_completion() { return std::exchange(on_complete_, nullptr); }

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <raccoon/core/batch.hpp>
+#include <raccoon/metrics/registry.hpp>
+#include <string>
 #include <string_view>
 
 // Where the data path counts itself, under upstream's metric names: each
@@ -17,13 +19,19 @@ void count_batch_failed(std::string_view conn_group, std::string_view reason);
 // A WebSocket request whose req_guid the connection has already seen.
 void count_duplicate_batch(std::string_view conn_group);
 
-// "worker-<index>", as upstream names its workers. The string lives as long as
+// One worker's name, "worker-<index>" as upstream names them, and its series,
+// found once when the worker starts rather than per batch. It lives as long as
 // the process: batches name their worker until their last delivery report,
 // which may come after the worker pool is gone.
-const std::string& worker_label(std::size_t index);
+struct worker_metrics {
+    std::string label;
+    metrics::histogram& idle_in_channel;
+    metrics::histogram& processing;
+};
+const worker_metrics& worker_metrics_for(std::size_t index);
 
 // A worker took the batch from the channel.
-void record_batch_taken(batch& b, const std::string& worker);
+void record_batch_taken(batch& b, const worker_metrics& worker);
 
 // The batch's last delivery report arrived.
 void record_batch_published(const batch& b);
