@@ -2,7 +2,9 @@
 free of the caller's raccoon settings."""
 
 import os
+import signal
 import socket
+import subprocess
 
 HOST = "127.0.0.1"
 
@@ -18,6 +20,18 @@ def free_port(avoid=()):
         if port not in avoid:
             return port
     raise RuntimeError("no free port")
+
+
+def stop_process(proc):
+    """SIGTERM, then SIGKILL after 30 s; returns the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode
 
 
 def server_environment(settings):

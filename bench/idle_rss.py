@@ -35,7 +35,7 @@ import threading
 import time
 import urllib.request
 
-from bench_common import HOST, free_port, server_environment
+from bench_common import HOST, free_port, server_environment, stop_process
 ADDRESSES_PER_STEP = 10
 
 
@@ -309,13 +309,7 @@ def main():
                 failed = True
                 log(f"raccoon-loadgen pid {lg.proc.pid} exited with {code}:\n{out}")
         if server is not None and server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
-            log(f"raccoon exited with {server.returncode}")
+            log(f"raccoon exited with {stop_process(server)}")
 
     if results["levels"]:
         last = results["levels"][-1]

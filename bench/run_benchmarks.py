@@ -47,7 +47,7 @@ import urllib.request
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench_common import HOST, free_port, server_environment
+from bench_common import HOST, free_port, server_environment, stop_process
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 KAFKA_SCRIPT = os.path.join(ROOT, "scripts", "kafka.sh")
@@ -258,16 +258,6 @@ class Bench:
         proc.wait(timeout=10)
         raise RuntimeError("raccoon did not answer /ping within 20 s")
 
-    def stop_server(self, proc):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        return proc.returncode
-
     def run(self, scenario, label, transport, event_ack, plan):
         """One loadgen run against a fresh server; `plan` is ["--window", W]
         or ["--rate", R]. Returns the measurements, also kept in self.runs."""
@@ -313,7 +303,7 @@ class Bench:
             machine_cpu = machine_busy_seconds() - machine_cpu0
             server_hwm = vm_hwm_kib(server.pid)
         finally:
-            server_exit = self.stop_server(server)
+            server_exit = stop_process(server)
         # After the server's flush: what the broker holds is what it delivered.
         delivered = self.kafka.message_count(topic)
         summary = {}
@@ -463,6 +453,13 @@ def bottleneck(run, cores):
     return f"cores used: {', '.join(busy)} of {cores}; bound by {verdict}"
 
 
+def gnuplot_png(png, title, body):
+    """Draws `body` (gnuplot commands) into `png` under `title`."""
+    script = (f"set terminal pngcairo noenhanced size 900,540 font \",11\"\n"
+              f"set output '{png}'\nset title '{title}'\n{body}")
+    subprocess.run(["gnuplot"], input=script, text=True, check=True, timeout=60)
+
+
 def plot(bench, outdir):
     """PNG plots with gnuplot; returns the file names written."""
     if not shutil.which("gnuplot"):
@@ -480,10 +477,7 @@ def plot(bench, outdir):
                 f.write(f"{r['offered_requests_per_s'] * BATCH} {lat['p50'] / 1000} "
                         f"{lat['p90'] / 1000} {lat['p99'] / 1000} {lat['p99_9'] / 1000}\n")
         png = os.path.join(outdir, "ws_ack1_latency_vs_rate.png")
-        script = f"""
-set terminal pngcairo noenhanced size 900,540 font ",11"
-set output '{png}'
-set title 'Scenario 1: WebSocket, EVENT_ACK=1, 1,000 connections, open loop'
+        gnuplot_png(png, "Scenario 1: WebSocket, EVENT_ACK=1, 1,000 connections, open loop", f"""
 set xlabel 'offered events/s'
 set ylabel 'ack latency (ms)'
 set logscale y
@@ -493,8 +487,7 @@ plot '{data}' using 1:2 with linespoints title 'p50', \\
      '' using 1:3 with linespoints title 'p90', \\
      '' using 1:4 with linespoints title 'p99', \\
      '' using 1:5 with linespoints title 'p99.9'
-"""
-        subprocess.run(["gnuplot"], input=script, text=True, check=True, timeout=60)
+""")
         written.append(os.path.basename(png))
     peaks = [r for r in bench.runs if r["mode"] == "closed"]
     if peaks:
@@ -505,10 +498,7 @@ plot '{data}' using 1:2 with linespoints title 'p50', \\
                 f.write(f"\"{name}\" {r['events_per_s']:.0f} "
                         f"{r['server_cpu_us_per_event'] or 0:.3f}\n")
         png = os.path.join(outdir, "max_throughput_and_cpu.png")
-        script = f"""
-set terminal pngcairo noenhanced size 900,540 font ",11"
-set output '{png}'
-set title 'Maximum sustained events/s (closed loop) and server CPU per event'
+        gnuplot_png(png, "Maximum sustained events/s (closed loop) and server CPU per event", f"""
 set style data histograms
 set style histogram cluster gap 1
 set style fill solid 0.8 border -1
@@ -523,8 +513,7 @@ set grid y
 set key below
 plot '{data}' using 2:xtic(1) title 'events/s' axes x1y1, \\
      '' using 3 title 'CPU µs/event' axes x1y2
-"""
-        subprocess.run(["gnuplot"], input=script, text=True, check=True, timeout=60)
+""")
         written.append(os.path.basename(png))
     return written
 
