@@ -141,6 +141,25 @@ def test_rest_traffic_gives_exact_counts(raccoon, kafka):
     assert value(samples, "channel_batches_current") == 0
 
 
+def test_librdkafka_statistics_become_kafka_gauges(raccoon, kafka):
+    server = raccoon.start(event_ack=1, env=metric_settings(
+        PUBLISHER_KAFKA_CLIENT_STATISTICS_INTERVAL_MS=200))
+    kafka.ensure_topics([server.topic("stats")])
+    for _ in range(3):
+        send_rest(server, make_events(4, types=("stats",)), "stats")
+
+    # The next statistics after the last delivery count all 12 messages.
+    samples = wait_for(
+        lambda: (s := scrape(server)) and value(s, "kafka_tx_messages_total") >= 12 and s,
+        what="kafka_tx_messages_total to reach 12")
+    assert value(samples, "kafka_tx_messages_bytes_total") > 12 * 20
+    broker = HOST
+    assert value(samples, "kafka_brokers_tx_total", broker=broker) > 0, samples
+    assert value(samples, "kafka_brokers_tx_bytes_total", broker=broker) > 0
+    assert ("kafka_brokers_rtt_average_milliseconds",
+            frozenset({("broker", broker)})) in samples, samples
+
+
 def test_unknown_topic_failures_are_counted(raccoon):
     """A topic the broker does not have and may not create: each event is
     undelivered, by type and topic."""
