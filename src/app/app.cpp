@@ -1,7 +1,6 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -22,6 +21,7 @@
 #include <raccoon/publisher/log/log_publisher.hpp>
 #include <raccoon/server/grpc/grpc_server.hpp>
 #include <raccoon/server/http/http_server.hpp>
+#include <raccoon/server/http/io_pool.hpp>
 #include <raccoon/server/http/metrics_server.hpp>
 #include <thread>
 #include <vector>
@@ -124,7 +124,7 @@ int run(const config::settings& settings) {
     core::ingestor ingestor(channel, settings.event_ack);
 
     const int threads = io_thread_count(settings);
-    net::io_context io(threads);
+    server::http::io_pool io(threads);
     core::readiness readiness;
     server::http::http_server http(io, settings.server, ingestor, readiness);
     // Listen before the publisher and the workers start: a failure here must
@@ -152,7 +152,7 @@ int run(const config::settings& settings) {
             "SERVER_GRPC_PORT", std::to_string(settings.server.grpc_port),
             "a port free to listen on at " + settings.server.bind_address + " (" + e.what() + ")");
     }
-    metric_exporters exporters = start_metric_exporters(settings, io, channel);
+    metric_exporters exporters = start_metric_exporters(settings, io.first(), channel);
     // Declared after the transports and the ingestor, so destroyed before
     // them: late delivery reports still find what their acks reach.
     auto publisher = make_publisher(settings);
@@ -180,23 +180,15 @@ int run(const config::settings& settings) {
         publisher->name(), static_cast<int>(settings.event_ack), threads);
 
     std::promise<int> stop_signal;
-    net::signal_set signals(io, SIGINT, SIGTERM);
+    net::signal_set signals(io.first(), SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code error, int number) {
         if (!error) stop_signal.set_value(number);
     });
 
-    // Keeps the io threads running while a drain leaves no I/O pending (the
-    // acceptor closed, each connection waiting for its ack): the acks posted
-    // later must still be written.
-    auto io_work = net::make_work_guard(io);
-    std::vector<std::thread> io_threads;
-    for (int i = 0; i < threads; ++i) {
-        io_threads.emplace_back([&io, i] {
-            std::string name = "io-" + std::to_string(i);
-            pthread_setname_np(pthread_self(), name.c_str());
-            io.run();
-        });
-    }
+    // The loops keep running while a drain leaves no I/O pending (the acceptor
+    // closed, each connection waiting for its ack): acks posted later must
+    // still be written.
+    io.run();
 
     const int signal_number = stop_signal.get_future().get();
     spdlog::info("raccoon: signal {}, draining", signal_number);
@@ -226,7 +218,6 @@ int run(const config::settings& settings) {
     // Any call still unanswered gets UNAVAILABLE; then gRPC closes its connections.
     grpc.shutdown(deadline);
     io.stop();
-    for (auto& thread : io_threads) thread.join();
     spdlog::info("raccoon: stopped");
     return 0;
 }

@@ -1,8 +1,8 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/strand.hpp>
 #include <raccoon/server/http/http_server.hpp>
+#include <raccoon/server/http/io_pool.hpp>
 #include <vector>
 
 #include "http_session.hpp"
@@ -13,18 +13,19 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 struct http_server::state : std::enable_shared_from_this<http_server::state> {
-    state(net::io_context& io, const config::server_settings& settings, core::ingestor& ingestor,
+    state(io_pool& loops, const config::server_settings& settings, core::ingestor& ingestor,
           const core::readiness& readiness)
-        : io(io),
-          acceptor(net::make_strand(io)),
+        : loops(loops),
+          acceptor(loops.first()),
           context(std::make_shared<server_context>(
               settings, ingestor, readiness,
-              std::make_shared<pinger>(net::make_strand(io), settings.websocket_ping_interval))) {}
+              std::make_shared<pinger>(loops.first().get_executor(),
+                                       settings.websocket_ping_interval))) {}
 
     void do_accept() {
         acceptor.async_accept(
-            net::make_strand(io),
-            [self = shared_from_this()](boost::system::error_code error, tcp::socket socket) {
+            loops.next(),
+            [self = shared_from_this()](boost::system::error_code error, connection_socket socket) {
                 if (error == net::error::operation_aborted || !self->acceptor.is_open()) return;
                 if (error) {
                     // Out of descriptors and the like: keep serving the open connections.
@@ -38,14 +39,14 @@ struct http_server::state : std::enable_shared_from_this<http_server::state> {
             });
     }
 
-    net::io_context& io;
+    io_pool& loops;
     tcp::acceptor acceptor;
     std::shared_ptr<server_context> context;
 };
 
-http_server::http_server(net::io_context& io, const config::server_settings& settings,
+http_server::http_server(io_pool& loops, const config::server_settings& settings,
                          core::ingestor& ingestor, const core::readiness& readiness)
-    : state_(std::make_shared<state>(io, settings, ingestor, readiness)) {}
+    : state_(std::make_shared<state>(loops, settings, ingestor, readiness)) {}
 
 http_server::~http_server() = default;
 

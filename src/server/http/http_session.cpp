@@ -45,7 +45,7 @@ bool origin_matches_host(const beast_http::request_header<>& req) {
 
 }  // namespace
 
-http_session::http_session(net::ip::tcp::socket socket, std::shared_ptr<server_context> context)
+http_session::http_session(connection_socket socket, std::shared_ptr<server_context> context)
     : stream_(std::move(socket)), context_(std::move(context)) {}
 
 http_session::~http_session() { context_->remove_connection(this); }

@@ -12,12 +12,12 @@
 namespace raccoon::server::http {
 
 // One HTTP/1.1 connection: reads a request, answers it, and reads the next
-// while keep-alive holds. Its handlers run on the connection's strand; acks
+// while keep-alive holds. Its handlers run on the connection's loop; acks
 // from delivery threads are posted to it. One request is in progress at a
 // time, which is what stops reading while the channel is full.
 class http_session : public connection, public std::enable_shared_from_this<http_session> {
  public:
-    http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<server_context> context);
+    http_session(connection_socket socket, std::shared_ptr<server_context> context);
     ~http_session() override;
 
     void start();
@@ -49,7 +49,7 @@ class http_session : public connection, public std::enable_shared_from_this<http
     void close_after_draining_input();
     void close();
 
-    boost::beast::tcp_stream stream_;
+    connection_stream stream_;
     boost::beast::flat_buffer buffer_;
     std::shared_ptr<server_context> context_;
     std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;

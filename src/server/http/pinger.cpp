@@ -20,7 +20,7 @@ void pinger::stop() {
         std::lock_guard lock(mutex_);
         stopped_ = true;
     }
-    // The timer belongs to the pinger's strand.
+    // The timer belongs to the pinger's executor.
     boost::asio::post(timer_.get_executor(),
                       [self = shared_from_this()] { self->timer_.cancel(); });
 }

@@ -14,7 +14,7 @@ namespace raccoon::server::http {
 class ping_target {
  public:
     virtual ~ping_target() = default;
-    // Called from the pinger's timer; the target hops to its own strand.
+    // Called from the pinger's timer; the target hops to its own loop.
     virtual void on_ping_due() = 0;
 };
 
@@ -24,7 +24,7 @@ class ping_target {
 // lockstep, and an idle connection costs no timer of its own.
 class pinger : public std::enable_shared_from_this<pinger> {
  public:
-    // `executor` must be a strand: the timer is used from it only.
+    // `executor` must run on one thread (or be a strand): the timer is used from it only.
     pinger(boost::asio::any_io_executor executor, std::chrono::milliseconds interval,
            std::size_t slots = 64);
 

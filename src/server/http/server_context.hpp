@@ -1,6 +1,9 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/basic_stream.hpp>
 #include <memory>
 #include <mutex>
 #include <raccoon/config/settings.hpp>
@@ -13,6 +16,13 @@
 #include "pinger.hpp"
 
 namespace raccoon::server::http {
+
+// A connection's socket and stream are bound to its own loop of the io_pool,
+// which one thread runs: the concrete executor, not a strand.
+using connection_executor = boost::asio::io_context::executor_type;
+using connection_socket =
+    boost::asio::basic_stream_socket<boost::asio::ip::tcp, connection_executor>;
+using connection_stream = boost::beast::basic_stream<boost::asio::ip::tcp, connection_executor>;
 
 // An open connection, REST or WebSocket, as a shutdown sees it.
 class connection {

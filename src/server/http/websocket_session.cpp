@@ -28,7 +28,7 @@ constexpr std::size_t kept_queued_writes = 8;
 
 }  // namespace
 
-websocket_session::websocket_session(beast::tcp_stream&& stream,
+websocket_session::websocket_session(connection_stream&& stream,
                                      std::shared_ptr<server_context> context,
                                      core::connection_identity identity)
     : ws_(std::move(stream)), context_(std::move(context)), identity_(std::move(identity)) {}
@@ -67,7 +67,7 @@ void websocket_session::start(upgrade_request request) {
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(beast::http::field::server, "raccoon"); }));
     ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
-        // Runs inside a read on the strand: any frame from the peer shows it is alive.
+        // Runs inside a read on the loop: any frame from the peer shows it is alive.
         if (kind == websocket::frame_type::pong) ping_in_flight_ = false;
         last_heard_ = core::clock::now();
     });

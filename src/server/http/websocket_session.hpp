@@ -20,14 +20,14 @@ namespace raccoon::server::http {
 // One WebSocket connection of an app user: a binary message is a protobuf
 // SendEventRequest, a text message a JSON one; each is answered with a
 // SendEventResponse of the same message type. Acks may come out of order
-// under EVENT_ACK=1. Handlers run on the connection's strand.
+// under EVENT_ACK=1. Handlers run on the connection's loop.
 class websocket_session : public connection,
                           public ping_target,
                           public std::enable_shared_from_this<websocket_session> {
  public:
     using upgrade_request = boost::beast::http::request<boost::beast::http::string_body>;
 
-    websocket_session(boost::beast::tcp_stream&& stream, std::shared_ptr<server_context> context,
+    websocket_session(connection_stream&& stream, std::shared_ptr<server_context> context,
                       core::connection_identity identity);
     ~websocket_session() override;
 
@@ -62,11 +62,11 @@ class websocket_session : public connection,
     void close_when_done();
     void close(boost::beast::websocket::close_reason reason);
     void abort();
-    // Frees the identity and the pinger slot; once, from the strand or the
+    // Frees the identity and the pinger slot; once, from the loop or the
     // destructor.
     void release();
 
-    boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+    boost::beast::websocket::stream<connection_stream> ws_;
     boost::beast::flat_buffer buffer_;
     std::shared_ptr<server_context> context_;
     core::connection_identity identity_;

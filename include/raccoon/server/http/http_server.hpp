@@ -6,18 +6,17 @@
 #include <raccoon/core/ingestor.hpp>
 #include <raccoon/core/readiness.hpp>
 
-namespace boost::asio {
-class io_context;
-}
-
 namespace raccoon::server::http {
+
+class io_pool;
 
 // The HTTP listener on SERVER_WEBSOCKET_PORT: POST /api/v1/events (protobuf
 // or JSON), GET /ping (liveness), GET /ready (readiness), CORS. Beast stays behind this header.
 class http_server {
  public:
-    http_server(boost::asio::io_context& io, const config::server_settings& settings,
-                core::ingestor& ingestor, const core::readiness& readiness);
+    // Listens on the pool's first loop and spreads connections over all of them.
+    http_server(io_pool& loops, const config::server_settings& settings, core::ingestor& ingestor,
+                const core::readiness& readiness);
     ~http_server();
 
     http_server(const http_server&) = delete;
