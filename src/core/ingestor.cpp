@@ -9,7 +9,8 @@ namespace raccoon::core {
 ingestor::ingestor(batch_channel& channel, config::ack_mode mode)
     : channel_(channel), mode_(mode) {}
 
-ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, std::function<void()> on_room) {
+ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, std::function<void()> on_room,
+                                   batch_channel::wake when) {
     auto to_outcome = [&b](batch_channel::push_result r) {
         switch (r) {
             case batch_channel::push_result::pushed:
@@ -24,7 +25,7 @@ ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, std::function<void
     };
 
     if (mode_ == config::ack_mode::on_delivery) {
-        return to_outcome(channel_.push_or_wait(b, std::move(on_room)));
+        return to_outcome(channel_.push_or_wait(b, std::move(on_room), when));
     }
 
     batch::completion ack = b->take_completion();
@@ -37,7 +38,7 @@ ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, std::function<void
         request_error_log().warn("batch {} was acked but not delivered: {}: {}", failed->req_guid,
                                  result.error.message(), result.detail);
     });
-    switch (channel_.push_or_wait(b, std::move(on_room))) {
+    switch (channel_.push_or_wait(b, std::move(on_room), when)) {
         case batch_channel::push_result::pushed:
             ack(batch_result{});
             return outcome::taken;

@@ -6,6 +6,14 @@
 #include <string>
 
 namespace raccoon::core {
+namespace {
+
+// A worker takes what a burst of pushes left, up to this many batches, per
+// wake-up; more left over wakes the next worker, so a multi-core machine still
+// publishes in parallel.
+constexpr std::size_t batches_per_wake = 32;
+
+}  // namespace
 
 worker_pool::worker_pool(batch_channel& channel, publisher::publisher& publisher,
                          std::string pattern, int size)
@@ -27,12 +35,16 @@ void worker_pool::run(std::size_t index) {
     const worker_metrics& worker = worker_metrics_for(index);
     pthread_setname_np(pthread_self(), worker.label.substr(0, 15).c_str());
     topic_router router(pattern_);
-    while (auto next = channel_.pop()) {
-        std::unique_ptr<batch>& b = *next;
-        record_batch_taken(*b, worker);
-        router.begin_batch();
-        for (auto& e : b->events) e.topic = &router.topic_for(e.type);
-        publisher_.publish(std::move(b));
+    std::vector<std::unique_ptr<batch>> taken;
+    taken.reserve(batches_per_wake);
+    while (channel_.pop_some(taken, batches_per_wake)) {
+        for (auto& b : taken) {
+            record_batch_taken(*b, worker);
+            router.begin_batch();
+            for (auto& e : b->events) e.topic = &router.topic_for(e.type);
+            publisher_.publish(std::move(b));
+        }
+        taken.clear();
     }
     {
         std::lock_guard lock(finished_mutex_);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -19,6 +20,10 @@ template <typename T>
 class bounded_channel {
  public:
     enum class push_result { pushed, full, closed };
+    // now: a waiting consumer is woken by the push itself. deferred: the caller
+    // pushes several items and then calls wake_consumer() once, so a burst of
+    // pushes costs one wake-up (one context switch) instead of one each.
+    enum class wake { now, deferred };
     using room_callback = std::function<void()>;
 
     explicit bounded_channel(std::size_t capacity) : capacity_(capacity) {}
@@ -26,7 +31,7 @@ class bounded_channel {
     // Moves `item` in and returns pushed; or, when full, leaves `item` with the
     // caller, keeps `on_room` to call once from a consumer after a slot frees,
     // and returns full; or returns closed.
-    push_result push_or_wait(T& item, room_callback on_room) {
+    push_result push_or_wait(T& item, room_callback on_room, wake when = wake::now) {
         {
             std::lock_guard lock(mutex_);
             if (closed_) return push_result::closed;
@@ -36,36 +41,51 @@ class bounded_channel {
             }
             items_.push_back(std::move(item));
         }
-        not_empty_.notify_one();
+        if (when == wake::now) not_empty_.notify_one();
         return push_result::pushed;
     }
 
-    // Blocks until an item is there, or returns nullopt once the channel is
-    // closed and empty.
-    std::optional<T> pop() { return pop_until(std::chrono::steady_clock::time_point::max()); }
+    // Wakes a consumer for the items pushed with wake::deferred.
+    void wake_consumer() { not_empty_.notify_one(); }
 
-    // As pop(), but gives up at `deadline`.
-    std::optional<T> pop_until(std::chrono::steady_clock::time_point deadline) {
-        room_callback waiter;
-        std::optional<T> item;
+    // Blocks until an item is there, then moves up to `max` items into `out`
+    // and returns true; returns false once the channel is closed and empty, or
+    // at `deadline`. Items left over wake another consumer.
+    bool pop_some(std::vector<T>& out, std::size_t max,
+                  std::chrono::steady_clock::time_point deadline =
+                      std::chrono::steady_clock::time_point::max()) {
+        std::vector<room_callback> room_made;
+        bool more_left;
         {
             std::unique_lock lock(mutex_);
             auto ready = [&] { return !items_.empty() || closed_; };
             if (deadline == std::chrono::steady_clock::time_point::max()) {
                 not_empty_.wait(lock, ready);
             } else if (!not_empty_.wait_until(lock, deadline, ready)) {
-                return std::nullopt;
+                return false;
             }
-            if (items_.empty()) return std::nullopt;
-            item.emplace(std::move(items_.front()));
-            items_.pop_front();
-            if (!waiters_.empty()) {
-                waiter = std::move(waiters_.front());
+            if (items_.empty()) return false;
+            const std::size_t taken = std::min(max, items_.size());
+            for (std::size_t i = 0; i < taken; ++i) {
+                out.push_back(std::move(items_.front()));
+                items_.pop_front();
+            }
+            for (std::size_t i = 0; i < taken && !waiters_.empty(); ++i) {
+                room_made.push_back(std::move(waiters_.front()));
                 waiters_.pop_front();
             }
+            more_left = !items_.empty();
         }
-        if (waiter) waiter();
-        return item;
+        if (more_left) not_empty_.notify_one();
+        for (auto& waiter : room_made) waiter();
+        return true;
+    }
+
+    // One item, as pop_some().
+    std::optional<T> pop_until(std::chrono::steady_clock::time_point deadline) {
+        std::vector<T> one;
+        if (!pop_some(one, 1, deadline)) return std::nullopt;
+        return std::move(one.front());
     }
 
     // Refuses further pushes and wakes every consumer and waiting producer;

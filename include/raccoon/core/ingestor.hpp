@@ -25,8 +25,12 @@ class ingestor {
 
     ingestor(batch_channel& channel, config::ack_mode mode);
 
-    // Offers the batch, whose completion is its ack.
-    outcome submit(std::unique_ptr<batch>& b, std::function<void()> on_room);
+    // Offers the batch, whose completion is its ack. With wake::deferred the
+    // caller calls wake_workers() once after a burst of submits.
+    outcome submit(std::unique_ptr<batch>& b, std::function<void()> on_room,
+                   batch_channel::wake when = batch_channel::wake::now);
+
+    void wake_workers() { channel_.wake_consumer(); }
 
     // Events acked under EVENT_ACK=0 whose delivery later failed.
     std::uint64_t undelivered_after_ack() const noexcept {

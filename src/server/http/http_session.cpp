@@ -208,7 +208,7 @@ void http_session::offer_batch() {
     };
     // Taken: the ack arrives through the batch's completion. Full: on_room
     // offers it again; meanwhile nothing more is read.
-    context_->ingestor.submit(waiting_for_room_, std::move(on_room));
+    context_->submit(waiting_for_room_, std::move(on_room), stream_.get_executor());
 }
 
 void http_session::refuse_events(std::string_view conn_group, std::string_view reason,

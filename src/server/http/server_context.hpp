@@ -4,6 +4,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/basic_stream.hpp>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <raccoon/config/settings.hpp>
@@ -64,6 +65,12 @@ struct server_context {
         std::lock_guard lock(connections_mutex);
         connections.erase(c);
     }
+
+    // Offers a batch, from the connection's loop `loop`. The workers are woken
+    // once per round of the loop (by a handler posted behind the ones already
+    // ready), not once per batch: a busy loop's batches share a wake-up.
+    core::ingestor::outcome submit(std::unique_ptr<core::batch>& b, std::function<void()> on_room,
+                                   const connection_executor& loop);
 };
 
 }  // namespace raccoon::server::http

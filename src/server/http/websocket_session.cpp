@@ -201,7 +201,7 @@ void websocket_session::offer_batch() {
             self->do_read();
         });
     };
-    context_->ingestor.submit(waiting_for_room_, std::move(on_room));
+    context_->submit(waiting_for_room_, std::move(on_room), ws_.get_executor());
 }
 
 void websocket_session::on_batch_done(const core::batch_result& result, const std::string& req_guid,

@@ -143,11 +143,56 @@ TEST(bounded_channel, items_pushed_before_close_still_pop) {
         ASSERT_EQ(channel.push_or_wait(item, [] {}), int_channel::push_result::pushed);
     }
     channel.close();
-    for (int i = 0; i < 3; ++i) {
-        EXPECT_EQ(channel.pop(), i);
-    }
-    EXPECT_FALSE(channel.pop().has_value());
+    std::vector<int> popped;
+    EXPECT_TRUE(channel.pop_some(popped, 2));
+    EXPECT_TRUE(channel.pop_some(popped, 2));
+    EXPECT_EQ(popped, (std::vector<int>{0, 1, 2}));
+    EXPECT_FALSE(channel.pop_some(popped, 2));
     EXPECT_FALSE(channel.pop_until(steady::now() + 1s).has_value());
+}
+
+TEST(bounded_channel, pop_some_takes_at_most_max_and_makes_room_for_as_many) {
+    int_channel channel(3);
+    for (int i = 0; i < 3; ++i) {
+        int item = i;
+        ASSERT_EQ(channel.push_or_wait(item, [] {}), int_channel::push_result::pushed);
+    }
+    int calls = 0;
+    for (int i = 0; i < 3; ++i) {
+        int extra = 10 + i;
+        ASSERT_EQ(channel.push_or_wait(extra, [&calls] { ++calls; }),
+                  int_channel::push_result::full);
+    }
+    std::vector<int> popped;
+    ASSERT_TRUE(channel.pop_some(popped, 2, steady::now()));
+    EXPECT_EQ(popped, (std::vector<int>{0, 1}));
+    EXPECT_EQ(calls, 2);
+    EXPECT_EQ(channel.size(), 1u);
+}
+
+TEST(bounded_channel, deferred_pushes_reach_a_consumer_at_wake) {
+    int_channel channel(8);
+    std::vector<int> popped;
+    const auto started = steady::now();
+    std::thread consumer([&] { channel.pop_some(popped, 8, started + deadline_for_test); });
+    for (int i = 0; i < 3; ++i) {
+        int item = i;
+        ASSERT_EQ(channel.push_or_wait(
+                      item, [] {}, int_channel::wake::deferred),
+                  int_channel::push_result::pushed);
+    }
+    channel.wake_consumer();
+    consumer.join();
+    // Woken, not timed out with the items there.
+    EXPECT_LT(steady::now() - started, deadline_for_test);
+    // The consumer may have woken by itself after the first push; what it took
+    // is a prefix, and the rest is still there.
+    ASSERT_FALSE(popped.empty());
+    std::vector<int> rest;
+    while (channel.pop_some(rest, 8, steady::now())) {
+    }
+    popped.insert(popped.end(), rest.begin(), rest.end());
+    EXPECT_EQ(popped, (std::vector<int>{0, 1, 2}));
 }
 
 TEST(bounded_channel, pop_until_times_out_on_an_empty_channel) {
