@@ -1,4 +1,3 @@
-#include <google/protobuf/arena.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -9,6 +8,7 @@
 #include <raccoon/codec/codec.hpp>
 #include <raccoon/core/error.hpp>
 
+#include "protobuf_request.hpp"
 #include "raystack/raccoon/v1beta1/raccoon.pb.h"
 
 namespace raccoon::codec {
@@ -42,19 +42,9 @@ std::unique_ptr<core::batch> take_request(pb::SendEventRequest& request) {
 }
 
 std::expected<std::unique_ptr<core::batch>, decode_error> decode_protobuf(std::string_view body) {
-    // The request's messages live in an arena whose first block is on the
-    // stack: no allocation per Event message. The strings' buffers are heap
-    // allocated as usual and move into the batch.
-    alignas(std::max_align_t) char first_block[4096];
-    google::protobuf::ArenaOptions options;
-    options.initial_block = first_block;
-    options.initial_block_size = sizeof first_block;
-    google::protobuf::Arena arena(options);
-    auto* request = google::protobuf::Arena::CreateMessage<pb::SendEventRequest>(&arena);
-    if (!request->ParseFromArray(body.data(), static_cast<int>(body.size()))) {
-        return std::unexpected(decode_error{"body is not a protobuf SendEventRequest"});
-    }
-    return take_request(*request);
+    auto request = parse_send_event_request(body);
+    if (!request) return std::unexpected(decode_error{"body is not a protobuf SendEventRequest"});
+    return std::move(*request);
 }
 
 // The value of `name` or of its alias, or nullptr when absent or null.

@@ -32,8 +32,9 @@ struct decode_error {
     std::string req_guid = {};
 };
 
-// Decodes a SendEventRequest; the events' bytes are moved, not copied, into
-// the batch. A request without events is an error.
+// Decodes a SendEventRequest; protobuf is read straight from the body into
+// the batch, each event's bytes copied once. A request without events is an
+// error.
 std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::string_view body,
                                                                          wire_format format);
 

@@ -39,6 +39,21 @@ bool is_unknown_topic(rd_kafka_resp_err_t error) {
            error == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
 }
 
+// The series delivered events count in. A batch's reports come one after
+// another and share its group and mostly its type, so the last series found
+// is kept (per thread: the delivery thread is the one that counts).
+metrics::counter& delivered_series(const std::string& group, const std::string& type) {
+    thread_local std::string last_group;
+    thread_local std::string last_type;
+    thread_local metrics::counter* last = nullptr;
+    if (last == nullptr || group != last_group || type != last_type) {
+        last = &metrics::global().kafka_messages_delivered_total.with({"true", group, type});
+        last_group = group;
+        last_type = type;
+    }
+    return *last;
+}
+
 // Counts one event's outcome, then reports it to its batch, which may be
 // deleted by that report.
 void report(core::event& e, std::string_view topic, rd_kafka_resp_err_t error,
@@ -46,7 +61,7 @@ void report(core::event& e, std::string_view topic, rd_kafka_resp_err_t error,
     auto& m = metrics::global();
     const std::string& group = e.owner->identity.group;
     if (error == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        m.kafka_messages_delivered_total.with({"true", group, e.type}).add();
+        delivered_series(group, e.type).add();
         e.owner->report_delivery({}, {});
         return;
     }
@@ -162,39 +177,63 @@ rd_kafka_topic_t* kafka_publisher::topic_handle(const std::string& topic) {
 void kafka_publisher::publish(std::unique_ptr<core::batch> owned) {
     const std::size_t count = owned->events.size();
     core::batch* b = core::batch::start_delivery(std::move(owned));
-    // From here on `b` may be deleted by the last delivery report, so the loop
-    // reads events only before producing them.
-    // The events of a batch mostly share a topic: one handle lookup per run.
-    const std::string* handle_topic = nullptr;
-    rd_kafka_topic_t* handle = nullptr;
-    for (std::size_t i = 0; i < count; ++i) {
-        core::event& e = b->events[i];
-        if (e.topic != handle_topic) {
-            handle_topic = e.topic;
-            handle = topic_handle(*e.topic);
+    // From here on the batch is deleted by the report of its last event, so
+    // events are read only before they are produced; a run's failures are
+    // reported after its successes could be, and those reports never reach
+    // the events still to come, which keep the batch alive.
+    thread_local std::vector<rd_kafka_message_t> run;
+    std::size_t next = 0;
+    while (next < count) {
+        // The events of a batch mostly share a topic: one run each.
+        const std::string* topic = b->events[next].topic;
+        run.clear();
+        for (; next < count && b->events[next].topic == topic; ++next) {
+            core::event& e = b->events[next];
+            rd_kafka_message_t message{};
+            message.partition = RD_KAFKA_PARTITION_UA;
+            message.payload = e.bytes.data();
+            message.len = e.bytes.size();
+            message._private = &e;
+            run.push_back(message);
         }
-        for (;;) {
-            rd_kafka_resp_err_t error =
-                handle != nullptr
-                    ? rd_kafka_producev(client_, RD_KAFKA_V_RKT(handle),
-                                        RD_KAFKA_V_VALUE(e.bytes.data(), e.bytes.size()),
-                                        RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(&e),
-                                        RD_KAFKA_V_END)
-                    : rd_kafka_producev(client_, RD_KAFKA_V_TOPIC(e.topic->c_str()),
-                                        RD_KAFKA_V_VALUE(e.bytes.data(), e.bytes.size()),
-                                        RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(&e),
-                                        RD_KAFKA_V_END);
-            if (error == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-            if (error == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
+        produce_run(*topic, run);
+    }
+}
+
+void kafka_publisher::produce_run(const std::string& topic, std::span<rd_kafka_message_t> run) {
+    rd_kafka_topic_t* handle = topic_handle(topic);
+    const bool handle_for_this_run = handle == nullptr;
+    if (handle_for_this_run) handle = rd_kafka_topic_new(client_, topic.c_str(), nullptr);
+    if (handle == nullptr) {
+        const rd_kafka_resp_err_t error = rd_kafka_last_error();
+        for (auto& message : run) {
+            report(*static_cast<core::event*>(message._private), topic, error,
+                   rd_kafka_err2str(error));
+        }
+        return;
+    }
+    while (!run.empty()) {
+        // Without copying the bytes (no RD_KAFKA_MSG_F_COPY): the batch keeps them.
+        const int produced = rd_kafka_produce_batch(handle, RD_KAFKA_PARTITION_UA, 0, run.data(),
+                                                    static_cast<int>(run.size()));
+        if (static_cast<std::size_t>(produced) == run.size()) break;
+        // The messages not taken, in order: a full queue is waited on and
+        // retried, never dropped; any other refusal is that event's result.
+        std::size_t retried = 0;
+        for (auto& message : run) {
+            if (message.err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+            if (message.err == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
                 !stop_waiting_.load(std::memory_order_relaxed)) {
-                // Never drop on a full queue: wait for deliveries to make room.
-                rd_kafka_poll(client_, 10);
+                run[retried++] = message;
                 continue;
             }
-            report(e, *e.topic, error, rd_kafka_err2str(error));
-            break;
+            report(*static_cast<core::event*>(message._private), topic, message.err,
+                   rd_kafka_err2str(message.err));
         }
+        run = run.first(retried);
+        if (!run.empty()) rd_kafka_poll(client_, 10);
     }
+    if (handle_for_this_run) rd_kafka_topic_destroy(handle);
 }
 
 std::size_t kafka_publisher::flush(std::chrono::milliseconds timeout) {

@@ -7,9 +7,11 @@ namespace raccoon::server::http {
 
 io_pool::io_pool(int threads) {
     for (int i = 0; i < threads; ++i) {
-        // A hint of 1 lets asio skip waking other threads for work posted
-        // from the loop's own thread.
-        loops_.push_back(std::make_unique<boost::asio::io_context>(1));
+        // Only the loop's own thread does I/O on its sockets, so the reactor's
+        // per-socket lock is off; posting from other threads (acks) and
+        // registering sockets accepted on the first loop stay locked.
+        loops_.push_back(
+            std::make_unique<boost::asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO));
     }
 }
 

@@ -1,0 +1,206 @@
+#include "protobuf_request.hpp"
+
+#include <cstdint>
+
+namespace raccoon::codec {
+namespace {
+
+enum wire_type : std::uint32_t {
+    varint = 0,
+    fixed64 = 1,
+    length_delimited = 2,
+    start_group = 3,
+    end_group = 4,
+    fixed32 = 5,
+};
+
+// libprotobuf's default limit on nested messages and groups.
+constexpr int max_depth = 100;
+
+// UTF-8 as libprotobuf checks it: no overlong forms, no surrogates, nothing
+// past U+10FFFF.
+bool valid_utf8(std::string_view text) {
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const auto* end = p + text.size();
+    while (p < end) {
+        const unsigned char lead = *p;
+        if (lead < 0x80) {
+            ++p;
+            continue;
+        }
+        std::size_t length;
+        unsigned char low = 0x80;
+        unsigned char high = 0xbf;
+        if (lead >= 0xc2 && lead <= 0xdf) {
+            length = 2;
+        } else if (lead >= 0xe0 && lead <= 0xef) {
+            length = 3;
+            if (lead == 0xe0) low = 0xa0;
+            if (lead == 0xed) high = 0x9f;
+        } else if (lead >= 0xf0 && lead <= 0xf4) {
+            length = 4;
+            if (lead == 0xf0) low = 0x90;
+            if (lead == 0xf4) high = 0x8f;
+        } else {
+            return false;
+        }
+        if (static_cast<std::size_t>(end - p) < length) return false;
+        if (p[1] < low || p[1] > high) return false;
+        for (std::size_t i = 2; i < length; ++i) {
+            if (p[i] < 0x80 || p[i] > 0xbf) return false;
+        }
+        p += length;
+    }
+    return true;
+}
+
+class wire_reader {
+ public:
+    explicit wire_reader(std::string_view data) : next_(data.data()), end_(next_ + data.size()) {}
+
+    bool at_end() const noexcept { return next_ == end_; }
+
+    bool read_varint(std::uint64_t& value, int max_bytes = 10) {
+        value = 0;
+        for (int i = 0; i < max_bytes; ++i) {
+            if (next_ == end_) return false;
+            const auto byte = static_cast<std::uint8_t>(*next_++);
+            // A tenth byte adds its low bit; the bits past 64 are dropped.
+            value |= static_cast<std::uint64_t>(byte & 0x7f) << (7 * i);
+            if ((byte & 0x80) == 0) return true;
+        }
+        return false;
+    }
+
+    // A field's tag: at most five bytes, of which the low 32 bits count, and
+    // a field number above zero.
+    bool read_tag(std::uint32_t& field, std::uint32_t& type) {
+        std::uint64_t value;
+        if (!read_varint(value, 5)) return false;
+        const auto tag = static_cast<std::uint32_t>(value);
+        field = tag >> 3;
+        type = tag & 7;
+        return field != 0;
+    }
+
+    bool read_length_delimited(std::string_view& value) {
+        std::uint64_t length;
+        if (!read_varint(length, 5) || length > 0x7fffffffu) return false;
+        if (length > static_cast<std::uint64_t>(end_ - next_)) return false;
+        value = {next_, static_cast<std::size_t>(length)};
+        next_ += length;
+        return true;
+    }
+
+    bool skip(std::size_t bytes) {
+        if (bytes > static_cast<std::size_t>(end_ - next_)) return false;
+        next_ += bytes;
+        return true;
+    }
+
+    // Skips the value of a field this schema does not read.
+    bool skip_field(std::uint32_t field, std::uint32_t type, int depth) {
+        std::uint64_t ignored;
+        std::string_view ignored_bytes;
+        switch (type) {
+            case varint:
+                return read_varint(ignored);
+            case fixed64:
+                return skip(8);
+            case length_delimited:
+                return read_length_delimited(ignored_bytes);
+            case fixed32:
+                return skip(4);
+            case start_group:
+                return skip_group(field, depth + 1);
+            default:
+                // A stray end of group, or wire types 6 and 7.
+                return false;
+        }
+    }
+
+ private:
+    bool skip_group(std::uint32_t group_field, int depth) {
+        if (depth > max_depth) return false;
+        for (;;) {
+            std::uint32_t field;
+            std::uint32_t type;
+            if (!read_tag(field, type)) return false;
+            if (type == end_group) return field == group_field;
+            if (!skip_field(field, type, depth)) return false;
+        }
+    }
+
+    const char* next_;
+    const char* end_;
+};
+
+bool parse_event(std::string_view data, core::event& e, int depth) {
+    wire_reader reader(data);
+    while (!reader.at_end()) {
+        std::uint32_t field;
+        std::uint32_t type;
+        if (!reader.read_tag(field, type)) return false;
+        std::string_view value;
+        if (field == 1 && type == length_delimited) {
+            if (!reader.read_length_delimited(value)) return false;
+            e.bytes.assign(value);
+        } else if (field == 2 && type == length_delimited) {
+            if (!reader.read_length_delimited(value) || !valid_utf8(value)) return false;
+            e.type.assign(value);
+        } else if (!reader.skip_field(field, type, depth)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool merge_timestamp(std::string_view data, core::batch& b, int depth) {
+    wire_reader reader(data);
+    while (!reader.at_end()) {
+        std::uint32_t field;
+        std::uint32_t type;
+        if (!reader.read_tag(field, type)) return false;
+        std::uint64_t value;
+        if (field == 1 && type == varint) {
+            if (!reader.read_varint(value)) return false;
+            b.sent_time_seconds = static_cast<std::int64_t>(value);
+        } else if (field == 2 && type == varint) {
+            if (!reader.read_varint(value)) return false;
+            // An int32 field keeps the varint's low 32 bits.
+            b.sent_time_nanos = static_cast<std::int32_t>(static_cast<std::uint32_t>(value));
+        } else if (!reader.skip_field(field, type, depth)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+std::optional<std::unique_ptr<core::batch>> parse_send_event_request(std::string_view body) {
+    auto b = std::make_unique<core::batch>();
+    wire_reader reader(body);
+    while (!reader.at_end()) {
+        std::uint32_t field;
+        std::uint32_t type;
+        if (!reader.read_tag(field, type)) return std::nullopt;
+        std::string_view value;
+        if (type == length_delimited && field >= 1 && field <= 3) {
+            if (!reader.read_length_delimited(value)) return std::nullopt;
+            if (field == 1) {
+                if (!valid_utf8(value)) return std::nullopt;
+                b->req_guid.assign(value);
+            } else if (field == 2) {
+                if (!merge_timestamp(value, *b, 1)) return std::nullopt;
+            } else if (!parse_event(value, b->events.emplace_back(), 1)) {
+                return std::nullopt;
+            }
+        } else if (!reader.skip_field(field, type, 0)) {
+            return std::nullopt;
+        }
+    }
+    return b;
+}
+
+}  // namespace raccoon::codec

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <raccoon/core/batch.hpp>
+#include <string_view>
+
+namespace raccoon::codec {
+
+// Reads a SendEventRequest from protobuf's wire format straight into a batch:
+// each event's bytes are copied once, from the body into the event, with no
+// message objects in between. It accepts and refuses exactly what
+// libprotobuf's parser does for this schema (tests/unit/codec compares the
+// two on mutated messages): unknown fields and groups are skipped, a known
+// field with another wire type is an unknown field, the last of a repeated
+// singular field wins, repeated sent_time messages merge, and strings must be
+// valid UTF-8. nullopt when the body is not such a message.
+std::optional<std::unique_ptr<core::batch>> parse_send_event_request(std::string_view body);
+
+}  // namespace raccoon::codec
