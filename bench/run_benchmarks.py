@@ -28,6 +28,11 @@ or SIGINT/SIGTERM.
   /usr/bin/python3 bench/run_benchmarks.py --raccoon build/src/raccoon \\
       --loadgen build/bench/raccoon-loadgen [--quick] [--out docs/benchmarks.md]
 
+A/B of a hot-path change: --compare OLD_BINARY runs scenario 1 at its maximum
+(closed loop) with OLD_BINARY and --raccoon in turn, --rounds times, and
+prints the medians; nothing is written to docs/. Interleaved rounds are what
+make the comparison fair on a shared machine whose speed drifts by the minute.
+
 BENCH_QUICK=1 in the environment is the same as --quick (a few minutes).
 """
 
@@ -38,6 +43,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -212,6 +218,8 @@ class Bench:
         self.warmup = 2 if self.quick else 5
         self.duration = 5 if self.quick else 15
         self.work = tempfile.mkdtemp(prefix="raccoon-bench.")
+        # The binary under test; --compare switches it between runs.
+        self.raccoon = args.raccoon
         self.kafka = Kafka(os.path.join(self.work, "kafka"))
         self.runs = []
         self.seq = 0
@@ -238,7 +246,7 @@ class Bench:
 
     def start_server(self, env, name):
         stderr = open(os.path.join(self.work, f"{name}.server.log"), "wb")
-        proc = subprocess.Popen(self.taskset(self.server_core) + [self.args.raccoon, "server"],
+        proc = subprocess.Popen(self.taskset(self.server_core) + [self.raccoon, "server"],
                                 env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=stderr)
         stderr.close()
@@ -385,6 +393,25 @@ class Bench:
                 result.update(json.load(f))
         return result
 
+    def compare(self, baseline, rounds):
+        """Scenario 1 at its maximum, baseline and candidate in turn."""
+        binaries = {"baseline": baseline, "candidate": self.args.raccoon}
+        results = {name: [] for name in binaries}
+        for round_number in range(1, rounds + 1):
+            for name, binary in binaries.items():
+                self.raccoon = binary
+                run = self.run(1, f"{name} round {round_number}", "websocket", 1,
+                               ["--window", MAX_WINDOW])
+                results[name].append(run)
+        self.raccoon = self.args.raccoon
+        print(f"| binary | server CPU µs/event (median of {rounds}) | min | events/s (median) |")
+        print("|---|---:|---:|---:|")
+        for name, runs in results.items():
+            cpu = [r["server_cpu_us_per_event"] for r in runs if r["server_cpu_us_per_event"]]
+            rates = [r["events_per_s"] for r in runs]
+            print(f"| {name} ({binaries[name]}) | {statistics.median(cpu):.2f} | "
+                  f"{min(cpu):.2f} | {statistics.median(rates):,.0f} |")
+
     def suite(self):
         ramp = [0.5] if self.quick else [0.25, 0.5, 0.75, 0.9]
         self.transport_scenario(1, "WebSocket, EVENT_ACK=1", "websocket", 1, ramp)
@@ -527,7 +554,9 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version):
     out.append("# Benchmarks\n")
     out.append("Written by `make bench` (`bench/run_benchmarks.py`"
                f"{', BENCH_QUICK=1: short runs' if bench.quick else ''}); "
-               "every figure below was measured by that run, nothing is edited by hand.\n")
+               "every figure below was measured by that run, nothing is edited by hand. "
+               "How the hot path got here, change by change with A/B figures: "
+               "[performance.md](performance.md).\n")
     out.append("## Machine and conditions\n")
     out.append(f"- {mach['nproc']} CPUs (`nproc`), usable {mach['usable_cores']}; "
                f"{mach['model'] or 'model unknown'}; {mach['memory_gib']} GiB RAM")
@@ -661,9 +690,14 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     parser.add_argument("--quick", action="store_true",
                         default=os.environ.get("BENCH_QUICK", "") not in ("", "0"))
+    parser.add_argument("--compare", metavar="BASELINE",
+                        help="A/B: scenario 1 at max with BASELINE and --raccoon in turn")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     args.raccoon = os.path.abspath(args.raccoon)
     args.loadgen = os.path.abspath(args.loadgen)
+    if args.compare:
+        return compare(args)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
@@ -695,6 +729,20 @@ def main():
     shutil.copy(os.path.join(bench.work, "results.json"), os.path.join(outdir, "results.json"))
     log(f"wrote {args.out} and {outdir}/ ({', '.join(plots + ['results.json'])}); "
         f"raw logs in {bench.work}")
+    return 0
+
+
+def compare(args):
+    bench = Bench(args)
+    try:
+        bench.kafka.start()
+        bench.compare(os.path.abspath(args.compare), args.rounds)
+    except Interrupted as e:
+        log(f"interrupted ({e}): stopping")
+        return 130
+    finally:
+        bench.kafka.stop()
+        log(f"kafka stopped; raw logs in {bench.work}")
     return 0
 
 
