@@ -8,7 +8,7 @@
 #include <raccoon/codec/codec.hpp>
 #include <raccoon/core/error.hpp>
 
-#include "protobuf_request.hpp"
+#include "protobuf_wire.hpp"
 #include "raystack/raccoon/v1beta1/raccoon.pb.h"
 
 namespace raccoon::codec {
@@ -203,13 +203,8 @@ response response_for(const core::batch_result& result, std::optional<std::strin
 std::string encode_response(const response& r, wire_format format) {
     const int status = r.success ? pb::STATUS_SUCCESS : pb::STATUS_ERROR;
     if (format == wire_format::protobuf) {
-        pb::SendEventResponse message;
-        message.set_status(static_cast<pb::Status>(status));
-        message.set_code(static_cast<pb::Code>(r.code));
-        message.set_sent_time(r.sent_time_seconds);
-        message.set_reason(r.reason);
-        if (r.req_guid) (*message.mutable_data())["req_guid"] = *r.req_guid;
-        return message.SerializeAsString();
+        return write_send_event_response(status, static_cast<int>(r.code), r.sent_time_seconds,
+                                         r.reason, r.req_guid);
     }
     nlohmann::ordered_json document;
     document["status"] = status;

@@ -9,7 +9,7 @@ namespace raccoon::core {
 ingestor::ingestor(batch_channel& channel, config::ack_mode mode)
     : channel_(channel), mode_(mode) {}
 
-ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, std::function<void()> on_room,
+ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, batch_channel::room_callback on_room,
                                    batch_channel::wake when) {
     auto to_outcome = [&b](batch_channel::push_result r) {
         switch (r) {

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <raccoon/metrics/registry.hpp>
 #include <stdexcept>
@@ -21,9 +22,21 @@ struct string_hash {
 // series starts over rather than grow without bound.
 constexpr std::size_t thread_cache_limit = 4096;
 
+// The last series a family found on this thread, in a slot chosen by the
+// family's id: the data path mostly asks a family for the series it asked for
+// last (one connection group, one event type), and then pays a comparison
+// instead of a hash lookup. Ids are small and consecutive, so families do not
+// share a slot in practice; when they do, they only miss.
+struct recent_series {
+    std::string key;
+    void* cell = nullptr;
+};
+constexpr std::size_t recent_slots = 64;
+
 struct thread_cache {
     std::unordered_map<std::string, void*, string_hash, std::equal_to<>> cells;
     std::string key;
+    std::array<recent_series, recent_slots> recent;
 };
 
 thread_local thread_cache cache;
@@ -82,7 +95,11 @@ void* family_base::find_or_create(std::span<const std::string_view> values) {
                                     " labels");
     }
     append_key(cache.key, id_, values);
+    recent_series& recent = cache.recent[id_ % recent_slots];
+    if (recent.cell != nullptr && recent.key == cache.key) return recent.cell;
     if (auto hit = cache.cells.find(std::string_view(cache.key)); hit != cache.cells.end()) {
+        recent.key = cache.key;
+        recent.cell = hit->second;
         return hit->second;
     }
 
@@ -109,6 +126,8 @@ void* family_base::find_or_create(std::span<const std::string_view> values) {
     }
     if (cache.cells.size() >= thread_cache_limit) cache.cells.clear();
     cache.cells.emplace(cache.key, cell);
+    recent.key = cache.key;
+    recent.cell = cell;
     return cell;
 }
 

@@ -24,7 +24,9 @@ class bounded_channel {
     // pushes several items and then calls wake_consumer() once, so a burst of
     // pushes costs one wake-up (one context switch) instead of one each.
     enum class wake { now, deferred };
-    using room_callback = std::function<void()>;
+    // Move-only: a callback holding a shared_ptr fits its inline storage, so
+    // offering a batch allocates nothing.
+    using room_callback = std::move_only_function<void()>;
 
     explicit bounded_channel(std::size_t capacity) : capacity_(capacity) {}
 

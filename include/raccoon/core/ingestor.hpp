@@ -27,7 +27,7 @@ class ingestor {
 
     // Offers the batch, whose completion is its ack. With wake::deferred the
     // caller calls wake_workers() once after a burst of submits.
-    outcome submit(std::unique_ptr<batch>& b, std::function<void()> on_room,
+    outcome submit(std::unique_ptr<batch>& b, batch_channel::room_callback on_room,
                    batch_channel::wake when = batch_channel::wake::now);
 
     void wake_workers() { channel_.wake_consumer(); }

@@ -39,21 +39,6 @@ bool is_unknown_topic(rd_kafka_resp_err_t error) {
            error == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
 }
 
-// The series delivered events count in. A batch's reports come one after
-// another and share its group and mostly its type, so the last series found
-// is kept (per thread: the delivery thread is the one that counts).
-metrics::counter& delivered_series(const std::string& group, const std::string& type) {
-    thread_local std::string last_group;
-    thread_local std::string last_type;
-    thread_local metrics::counter* last = nullptr;
-    if (last == nullptr || group != last_group || type != last_type) {
-        last = &metrics::global().kafka_messages_delivered_total.with({"true", group, type});
-        last_group = group;
-        last_type = type;
-    }
-    return *last;
-}
-
 // Counts one event's outcome, then reports it to its batch, which may be
 // deleted by that report.
 void report(core::event& e, std::string_view topic, rd_kafka_resp_err_t error,
@@ -61,7 +46,7 @@ void report(core::event& e, std::string_view topic, rd_kafka_resp_err_t error,
     auto& m = metrics::global();
     const std::string& group = e.owner->identity.group;
     if (error == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        delivered_series(group, e.type).add();
+        m.kafka_messages_delivered_total.with({"true", group, e.type}).add();
         e.owner->report_delivery({}, {});
         return;
     }

@@ -5,7 +5,7 @@
 namespace raccoon::server::http {
 
 core::ingestor::outcome server_context::submit(std::unique_ptr<core::batch>& b,
-                                               std::function<void()> on_room,
+                                               core::batch_channel::room_callback on_room,
                                                const connection_executor& loop) {
     // Each loop is one thread, so this flag is the loop's own.
     thread_local bool wake_posted = false;

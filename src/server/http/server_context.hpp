@@ -69,7 +69,8 @@ struct server_context {
     // Offers a batch, from the connection's loop `loop`. The workers are woken
     // once per round of the loop (by a handler posted behind the ones already
     // ready), not once per batch: a busy loop's batches share a wake-up.
-    core::ingestor::outcome submit(std::unique_ptr<core::batch>& b, std::function<void()> on_room,
+    core::ingestor::outcome submit(std::unique_ptr<core::batch>& b,
+                                   core::batch_channel::room_callback on_room,
                                    const connection_executor& loop);
 };
 

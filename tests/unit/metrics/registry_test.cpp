@@ -39,6 +39,29 @@ TEST(Registry, TheSameLabelValuesGiveTheSameCell) {
     EXPECT_NE(&c.with({"x"}), &c.with({"y"}));
 }
 
+TEST(Registry, SeriesAskedForInTurnKeepTheirOwnCells) {
+    // A family remembers the series it found last on this thread; asking for
+    // others in between, in it and in families that may share its slot, must
+    // not hand that one out for them.
+    registry r;
+    std::vector<counter_family*> families;
+    for (int i = 0; i < 70; ++i) {
+        families.push_back(&r.add_counter("c" + std::to_string(i) + "_total", "c", {"l"}));
+    }
+    for (int round = 0; round < 3; ++round) {
+        for (auto* f : families) {
+            f->with({"x"}).add();
+            f->with({"y"}).add(10);
+        }
+    }
+    for (int i = 0; i < 70; ++i) {
+        const family_reading f = find(r.read(), "c" + std::to_string(i) + "_total");
+        ASSERT_EQ(f.series.size(), 2u);
+        EXPECT_EQ(f.series[0].value, 3);
+        EXPECT_EQ(f.series[1].value, 30);
+    }
+}
+
 TEST(Registry, AnUnlabelledMetricReadsZeroBeforeItsFirstUse) {
     registry r;
     r.add_counter("errors_total", "Errors");

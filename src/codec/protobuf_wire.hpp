@@ -1,8 +1,10 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <raccoon/core/batch.hpp>
+#include <string>
 #include <string_view>
 
 namespace raccoon::codec {
@@ -16,5 +18,12 @@ namespace raccoon::codec {
 // singular field wins, repeated sent_time messages merge, and strings must be
 // valid UTF-8. nullopt when the body is not such a message.
 std::optional<std::unique_ptr<core::batch>> parse_send_event_request(std::string_view body);
+
+// Writes a SendEventResponse as libprotobuf serializes it (fields in number
+// order, proto3 defaults left out, the data entry with key and value), without
+// building a message: an ack is one small string.
+std::string write_send_event_response(int status, int code, std::int64_t sent_time,
+                                      std::string_view reason,
+                                      const std::optional<std::string>& req_guid);
 
 }  // namespace raccoon::codec

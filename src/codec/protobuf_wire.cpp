@@ -1,4 +1,4 @@
-#include "protobuf_request.hpp"
+#include "protobuf_wire.hpp"
 
 #include <cstdint>
 
@@ -176,7 +176,66 @@ bool merge_timestamp(std::string_view data, core::batch& b, int depth) {
     return true;
 }
 
+void write_varint(std::string& out, std::uint64_t value) {
+    while (value >= 0x80) {
+        out.push_back(static_cast<char>((value & 0x7f) | 0x80));
+        value >>= 7;
+    }
+    out.push_back(static_cast<char>(value));
+}
+
+void write_tag(std::string& out, std::uint32_t field, wire_type type) {
+    write_varint(out, (field << 3) | type);
+}
+
+void write_length_delimited(std::string& out, std::uint32_t field, std::string_view value) {
+    write_tag(out, field, length_delimited);
+    write_varint(out, value.size());
+    out.append(value);
+}
+
+std::size_t varint_size(std::uint64_t value) {
+    std::size_t size = 1;
+    while (value >= 0x80) {
+        value >>= 7;
+        ++size;
+    }
+    return size;
+}
+
 }  // namespace
+
+std::string write_send_event_response(int status, int code, std::int64_t sent_time,
+                                      std::string_view reason,
+                                      const std::optional<std::string>& req_guid) {
+    constexpr std::string_view data_key = "req_guid";
+    std::string out;
+    out.reserve(32 + reason.size() + (req_guid ? req_guid->size() + data_key.size() : 0));
+    // Enums and int64 are varints, negative ones as their 64-bit two's complement.
+    if (status != 0) {
+        write_tag(out, 1, varint);
+        write_varint(out, static_cast<std::uint64_t>(static_cast<std::int64_t>(status)));
+    }
+    if (code != 0) {
+        write_tag(out, 2, varint);
+        write_varint(out, static_cast<std::uint64_t>(static_cast<std::int64_t>(code)));
+    }
+    if (sent_time != 0) {
+        write_tag(out, 3, varint);
+        write_varint(out, static_cast<std::uint64_t>(sent_time));
+    }
+    if (!reason.empty()) write_length_delimited(out, 4, reason);
+    if (req_guid) {
+        // One map entry: a message of key (1) and value (2).
+        const std::size_t entry_size = 1 + varint_size(data_key.size()) + data_key.size() + 1 +
+                                       varint_size(req_guid->size()) + req_guid->size();
+        write_tag(out, 5, length_delimited);
+        write_varint(out, entry_size);
+        write_length_delimited(out, 1, data_key);
+        write_length_delimited(out, 2, *req_guid);
+    }
+    return out;
+}
 
 std::optional<std::unique_ptr<core::batch>> parse_send_event_request(std::string_view body) {
     auto b = std::make_unique<core::batch>();

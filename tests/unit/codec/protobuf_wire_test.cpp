@@ -1,8 +1,9 @@
-#include "codec/protobuf_request.hpp"
+#include "codec/protobuf_wire.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <optional>
 #include <raccoon/codec/codec.hpp>
 #include <random>
 #include <string>
@@ -104,12 +105,12 @@ void mutate(std::mt19937& random, std::string& body) {
     }
 }
 
-TEST(protobuf_request, agrees_with_libprotobuf_on_valid_requests) {
+TEST(protobuf_wire_request, agrees_with_libprotobuf_on_valid_requests) {
     std::mt19937 random(20261127);
     for (int i = 0; i < 3000; ++i) expect_same_as_libprotobuf(random_request(random));
 }
 
-TEST(protobuf_request, agrees_with_libprotobuf_on_mutated_requests) {
+TEST(protobuf_wire_request, agrees_with_libprotobuf_on_mutated_requests) {
     route_protobuf_logs();
     std::mt19937 random(6);
     for (int i = 0; i < 30000; ++i) {
@@ -120,7 +121,7 @@ TEST(protobuf_request, agrees_with_libprotobuf_on_mutated_requests) {
     }
 }
 
-TEST(protobuf_request, agrees_with_libprotobuf_on_wire_edge_cases) {
+TEST(protobuf_wire_request, agrees_with_libprotobuf_on_wire_edge_cases) {
     route_protobuf_logs();
     const std::string cases[] = {
         ""s,
@@ -152,6 +153,34 @@ TEST(protobuf_request, agrees_with_libprotobuf_on_wire_edge_cases) {
         "\x1a\x03\x0a\x01\xff"s,
     };
     for (const auto& body : cases) expect_same_as_libprotobuf(body);
+}
+
+TEST(protobuf_wire_response, is_what_libprotobuf_writes) {
+    const std::optional<std::string> guids[] = {std::nullopt, "", "3f1c2a9e-guid",
+                                                std::string(200, 'g')};
+    const std::string reasons[] = {"", "publish failed: broker down", std::string(300, 'r')};
+    const std::int64_t times[] = {0, 1, 1'795'000'000, -5};
+    for (int status : {1, 2}) {
+        for (int code : {0, 1, 2, 5}) {
+            for (auto sent_time : times) {
+                for (const auto& reason : reasons) {
+                    for (const auto& guid : guids) {
+                        pb::SendEventResponse expected;
+                        expected.set_status(static_cast<pb::Status>(status));
+                        expected.set_code(static_cast<pb::Code>(code));
+                        expected.set_sent_time(sent_time);
+                        expected.set_reason(reason);
+                        if (guid) (*expected.mutable_data())["req_guid"] = *guid;
+                        EXPECT_EQ(
+                            hex(write_send_event_response(status, code, sent_time, reason, guid)),
+                            hex(expected.SerializeAsString()))
+                            << status << " " << code << " " << sent_time << " " << reason.size()
+                            << " " << (guid ? guid->size() : 0);
+                    }
+                }
+            }
+        }
+    }
 }
 
 }  // namespace
