@@ -34,6 +34,7 @@ class bounded_channel {
     // caller, keeps `on_room` to call once from a consumer after a slot frees,
     // and returns full; or returns closed.
     push_result push_or_wait(T& item, room_callback on_room, wake when = wake::now) {
+        bool notify = false;
         {
             std::lock_guard lock(mutex_);
             if (closed_) return push_result::closed;
@@ -42,13 +43,21 @@ class bounded_channel {
                 return push_result::full;
             }
             items_.push_back(std::move(item));
+            notify = when == wake::now && claim_wake();
         }
-        if (when == wake::now) not_empty_.notify_one();
+        if (notify) not_empty_.notify_one();
         return push_result::pushed;
     }
 
     // Wakes a consumer for the items pushed with wake::deferred.
-    void wake_consumer() { not_empty_.notify_one(); }
+    void wake_consumer() {
+        bool notify;
+        {
+            std::lock_guard lock(mutex_);
+            notify = claim_wake();
+        }
+        if (notify) not_empty_.notify_one();
+    }
 
     // Blocks until an item is there, then moves up to `max` items into `out`
     // and returns true; returns false once the channel is closed and empty, or
@@ -57,14 +66,18 @@ class bounded_channel {
                   std::chrono::steady_clock::time_point deadline =
                       std::chrono::steady_clock::time_point::max()) {
         std::vector<room_callback> room_made;
-        bool more_left;
+        bool wake_next;
         {
             std::unique_lock lock(mutex_);
-            auto ready = [&] { return !items_.empty() || closed_; };
-            if (deadline == std::chrono::steady_clock::time_point::max()) {
-                not_empty_.wait(lock, ready);
-            } else if (!not_empty_.wait_until(lock, deadline, ready)) {
-                return false;
+            while (items_.empty() && !closed_) {
+                ++sleeping_;
+                const bool timed_out =
+                    deadline == std::chrono::steady_clock::time_point::max()
+                        ? (not_empty_.wait(lock), false)
+                        : not_empty_.wait_until(lock, deadline) == std::cv_status::timeout;
+                --sleeping_;
+                wake_pending_ = false;
+                if (timed_out && items_.empty()) return false;
             }
             if (items_.empty()) return false;
             const std::size_t taken = std::min(max, items_.size());
@@ -76,9 +89,9 @@ class bounded_channel {
                 room_made.push_back(std::move(waiters_.front()));
                 waiters_.pop_front();
             }
-            more_left = !items_.empty();
+            wake_next = !items_.empty() && claim_wake();
         }
-        if (more_left) not_empty_.notify_one();
+        if (wake_next) not_empty_.notify_one();
         for (auto& waiter : room_made) waiter();
         return true;
     }
@@ -111,12 +124,24 @@ class bounded_channel {
     std::size_t capacity() const noexcept { return capacity_; }
 
  private:
+    // Under the lock: whether to wake a sleeping consumer. One wake-up is on
+    // its way at a time; the consumer it wakes takes what is there (up to its
+    // max) and wakes the next only if items are left, so a burst of pushes
+    // does not wake consumers that would find the queue already emptied.
+    bool claim_wake() {
+        if (sleeping_ == 0 || wake_pending_) return false;
+        wake_pending_ = true;
+        return true;
+    }
+
     const std::size_t capacity_;
     mutable std::mutex mutex_;
     std::condition_variable not_empty_;
     std::deque<T> items_;
     std::deque<room_callback> waiters_;
     bool closed_ = false;
+    std::size_t sleeping_ = 0;
+    bool wake_pending_ = false;
 };
 
 }  // namespace raccoon::core
