@@ -172,6 +172,14 @@ class Kafka:
         # The admin client would log the broker's going away.
         self.admin = None
         subprocess.run([KAFKA_SCRIPT, "stop", self.directory], timeout=120)
+        # A suite leaves gigabytes of events in the broker's log dirs.
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def delete_topic(self, topic, timeout=30):
+        """Frees a counted run's events on disk (the broker deletes the files
+        a minute later), so a suite needs room for a few runs, not all."""
+        for future in self.admin.delete_topics([topic], operation_timeout=timeout).values():
+            future.result(timeout=timeout)
 
     def create_topic(self, topic, timeout=30):
         futures = self.admin.create_topics(
@@ -314,6 +322,7 @@ class Bench:
             server_exit = stop_process(server)
         # After the server's flush: what the broker holds is what it delivered.
         delivered = self.kafka.message_count(topic)
+        self.kafka.delete_topic(topic)
         summary = {}
         if os.path.exists(out):
             with open(out) as f:
