@@ -135,45 +135,56 @@ class wire_reader {
     const char* end_;
 };
 
-bool parse_event(std::string_view data, core::event& e, int depth) {
+// Reads a message's fields: `read_known(reader, field, type)` reads a field
+// of the schema and says whether it was well formed, or returns nullopt for
+// any other field, which is then skipped.
+template <class ReadKnown>
+bool read_fields(std::string_view data, int depth, ReadKnown read_known) {
     wire_reader reader(data);
     while (!reader.at_end()) {
         std::uint32_t field;
         std::uint32_t type;
         if (!reader.read_tag(field, type)) return false;
-        std::string_view value;
-        if (field == 1 && type == length_delimited) {
-            if (!reader.read_length_delimited(value)) return false;
-            e.bytes.assign(value);
-        } else if (field == 2 && type == length_delimited) {
-            if (!reader.read_length_delimited(value) || !valid_utf8(value)) return false;
-            e.type.assign(value);
-        } else if (!reader.skip_field(field, type, depth)) {
-            return false;
-        }
+        const std::optional<bool> known = read_known(reader, field, type);
+        if (known.has_value() ? !*known : !reader.skip_field(field, type, depth)) return false;
     }
     return true;
 }
 
+bool parse_event(std::string_view data, core::event& e, int depth) {
+    return read_fields(
+        data, depth,
+        [&e](wire_reader& reader, std::uint32_t field, std::uint32_t type) -> std::optional<bool> {
+            if (type != length_delimited || (field != 1 && field != 2)) {
+                return std::nullopt;
+            }
+            std::string_view value;
+            if (!reader.read_length_delimited(value)) return false;
+            if (field == 1) {
+                e.bytes.assign(value);
+                return true;
+            }
+            if (!valid_utf8(value)) return false;
+            e.type.assign(value);
+            return true;
+        });
+}
+
 bool merge_timestamp(std::string_view data, core::batch& b, int depth) {
-    wire_reader reader(data);
-    while (!reader.at_end()) {
-        std::uint32_t field;
-        std::uint32_t type;
-        if (!reader.read_tag(field, type)) return false;
-        std::uint64_t value;
-        if (field == 1 && type == varint) {
+    return read_fields(
+        data, depth,
+        [&b](wire_reader& reader, std::uint32_t field, std::uint32_t type) -> std::optional<bool> {
+            if (type != varint || (field != 1 && field != 2)) return std::nullopt;
+            std::uint64_t value;
             if (!reader.read_varint(value)) return false;
-            b.sent_time_seconds = static_cast<std::int64_t>(value);
-        } else if (field == 2 && type == varint) {
-            if (!reader.read_varint(value)) return false;
-            // An int32 field keeps the varint's low 32 bits.
-            b.sent_time_nanos = static_cast<std::int32_t>(static_cast<std::uint32_t>(value));
-        } else if (!reader.skip_field(field, type, depth)) {
-            return false;
-        }
-    }
-    return true;
+            if (field == 1) {
+                b.sent_time_seconds = static_cast<std::int64_t>(value);
+            } else {
+                // An int32 field keeps the varint's low 32 bits.
+                b.sent_time_nanos = static_cast<std::int32_t>(static_cast<std::uint32_t>(value));
+            }
+            return true;
+        });
 }
 
 void write_varint(std::string& out, std::uint64_t value) {
@@ -239,26 +250,24 @@ std::string write_send_event_response(int status, int code, std::int64_t sent_ti
 
 std::optional<std::unique_ptr<core::batch>> parse_send_event_request(std::string_view body) {
     auto b = std::make_unique<core::batch>();
-    wire_reader reader(body);
-    while (!reader.at_end()) {
-        std::uint32_t field;
-        std::uint32_t type;
-        if (!reader.read_tag(field, type)) return std::nullopt;
-        std::string_view value;
-        if (type == length_delimited && field >= 1 && field <= 3) {
-            if (!reader.read_length_delimited(value)) return std::nullopt;
-            if (field == 1) {
-                if (!valid_utf8(value)) return std::nullopt;
-                b->req_guid.assign(value);
-            } else if (field == 2) {
-                if (!merge_timestamp(value, *b, 1)) return std::nullopt;
-            } else if (!parse_event(value, b->events.emplace_back(), 1)) {
-                return std::nullopt;
+    const bool well_formed = read_fields(
+        body, 0,
+        [&b](wire_reader& reader, std::uint32_t field, std::uint32_t type) -> std::optional<bool> {
+            if (type != length_delimited || field < 1 || field > 3) return std::nullopt;
+            std::string_view value;
+            if (!reader.read_length_delimited(value)) return false;
+            switch (field) {
+                case 1:
+                    if (!valid_utf8(value)) return false;
+                    b->req_guid.assign(value);
+                    return true;
+                case 2:
+                    return merge_timestamp(value, *b, 1);
+                default:
+                    return parse_event(value, b->events.emplace_back(), 1);
             }
-        } else if (!reader.skip_field(field, type, 0)) {
-            return std::nullopt;
-        }
-    }
+        });
+    if (!well_formed) return std::nullopt;
     return b;
 }
 
