@@ -40,7 +40,7 @@ class kafka_publisher final : public publisher {
     // clients); those get a handle for one run of events only.
     rd_kafka_topic_s* topic_handle(const std::string& topic);
     // Produces a run of one batch's events to one topic with one librdkafka
-    // call (one lock and one clock reading for the run, not per event).
+    // call: the topic is locked and the timestamp read once for the run.
     void produce_run(const std::string& topic, std::span<rd_kafka_message_s> run);
 
     rd_kafka_s* client_ = nullptr;
