@@ -414,6 +414,30 @@ TEST(kafka_publisher, event_refused_at_produce_fails_its_batch_at_once) {
     EXPECT_EQ(cluster.read(topic, 1, 6).size(), 6u);
 }
 
+TEST(kafka_publisher, topics_beyond_the_kept_handles_are_delivered_all_the_same) {
+    // Past 1,024 topics the publisher keeps no more handles (event types come
+    // from clients) and takes one for each run instead.
+    constexpr int topics = 1030;
+    mock_cluster cluster;
+    std::vector<std::string> names;
+    names.reserve(topics);
+    for (int i = 0; i < topics; ++i) names.push_back("t" + std::to_string(i));
+    for (const auto& name : names) cluster.create_topic(name, 1);
+    kafka_publisher publisher(quiet({{"bootstrap.servers", cluster.bootstrap()}}));
+    std::vector<completion_probe> probes(topics);
+    for (int i = 0; i < topics; ++i) {
+        const auto at = static_cast<std::size_t>(i);
+        publisher.publish(make_batch(names[at], 1, names[at], probes[at]));
+    }
+    for (int i = 0; i < topics; ++i) {
+        auto result = probes[static_cast<std::size_t>(i)].wait();
+        ASSERT_TRUE(result.has_value()) << names[static_cast<std::size_t>(i)];
+        EXPECT_TRUE(result->ok()) << names[static_cast<std::size_t>(i)] << ": " << result->detail;
+    }
+    EXPECT_EQ(publisher.flush(5s), 0u);
+    EXPECT_EQ(cluster.read(names.back(), 1, 1), (std::multiset<std::string>{names.back() + "-0"}));
+}
+
 TEST(kafka_publisher, destruction_without_flush_still_completes_pending_batches) {
     completion_probe probe;
     {
