@@ -28,19 +28,6 @@ std::string lowercase_media_type(std::string_view content_type) {
     return lower;
 }
 
-std::unique_ptr<core::batch> take_request(pb::SendEventRequest& request) {
-    auto b = std::make_unique<core::batch>();
-    b->req_guid = std::move(*request.mutable_req_guid());
-    b->sent_time_seconds = request.sent_time().seconds();
-    b->sent_time_nanos = request.sent_time().nanos();
-    b->events.reserve(static_cast<std::size_t>(request.events_size()));
-    for (auto& e : *request.mutable_events()) {
-        b->events.push_back(core::event{std::move(*e.mutable_type()),
-                                        std::move(*e.mutable_event_bytes()), nullptr});
-    }
-    return b;
-}
-
 std::expected<std::unique_ptr<core::batch>, decode_error> decode_protobuf(std::string_view body) {
     auto request = parse_send_event_request(body);
     if (!request) return std::unexpected(decode_error{"body is not a protobuf SendEventRequest"});
@@ -178,11 +165,6 @@ std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::st
                                                                          wire_format format) {
     return refuse_empty(format == wire_format::protobuf ? decode_protobuf(body)
                                                         : decode_json(body));
-}
-
-std::expected<std::unique_ptr<core::batch>, decode_error> batch_from_request(
-    pb::SendEventRequest& request) {
-    return refuse_empty(take_request(request));
 }
 
 response response_for(const core::batch_result& result, std::optional<std::string> req_guid) {

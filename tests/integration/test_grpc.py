@@ -174,6 +174,18 @@ def test_empty_and_garbage_requests(raccoon):
         assert_success(send(channel, events, guid), guid)
 
 
+def test_large_request_arrives_whole(raccoon, kafka):
+    # About 1 MB: gRPC hands it over in several slices, which the server joins
+    # before decoding; every byte must reach Kafka as sent.
+    server = raccoon.start(event_ack=1, env={"SERVER_GRPC_MAX_RECV_MESSAGE_BYTES": 4 << 20})
+    events = [e._replace(bytes=bytes([i]) * 300_000 + e.bytes)
+              for i, e in enumerate(make_events(3, types=("grpc-large",)))]
+    guid = str(uuid.uuid4())
+    with open_channel(server) as channel:
+        assert_success(send(channel, events, guid), guid)
+    assert_arrived_once(kafka, server, events)
+
+
 def test_oversized_message(raccoon):
     server = raccoon.start(env={"SERVER_GRPC_MAX_RECV_MESSAGE_BYTES": 65536})
     with open_channel(server) as channel:

@@ -9,10 +9,6 @@
 #include <string_view>
 #include <system_error>
 
-namespace raystack::raccoon::v1beta1 {
-class SendEventRequest;
-}
-
 namespace raccoon::codec {
 
 // The two encodings of SendEventRequest/SendEventResponse on the wire.
@@ -38,15 +34,10 @@ struct decode_error {
 std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::string_view body,
                                                                          wire_format format);
 
-// Builds a batch from an already parsed request (gRPC parses its own), moving
-// the events' bytes and the req_guid out of it. A request without events is an
-// error.
-std::expected<std::unique_ptr<core::batch>, decode_error> batch_from_request(
-    raystack::raccoon::v1beta1::SendEventRequest& request);
-
-// Sends protobuf's own log lines (such as its complaint about invalid UTF-8 in
-// a client's message) to our logger at debug level, so a flood of bad
-// requests cannot flood stderr. Call once at start-up.
+// Sends protobuf's own log lines to our logger at debug level: events are
+// read by codec/protobuf_wire, but gRPC's reflection and health services parse
+// clients' messages with libprotobuf, whose complaints (invalid UTF-8 and the
+// like) must not flood stderr. Call once at start-up.
 void route_protobuf_logs();
 
 // The Code and Status values of the proto, for code that does not include it.

@@ -2,7 +2,6 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/support/proto_buffer_reader.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -144,16 +143,14 @@ struct grpc_server::state
     // says what is wrong, and clients read any non-OK status as a failure).
     std::string id = metadata_value(*context, id_key);
     if (id.empty()) return refuse("missingid", "connection id metadata " + id_key + " missing");
-    pb::SendEventRequest parsed;
-    {
-        // A copy of a ByteBuffer shares its slices; the reader needs a mutable one.
-        ::grpc::ByteBuffer body(*request);
-        ::grpc::ProtoBufferReader reader(&body);
-        if (!parsed.ParseFromZeroCopyStream(&reader)) {
-            return refuse("serde", "body is not a protobuf SendEventRequest");
-        }
+    // The codec's own protobuf reader, as for REST and WebSocket, over the
+    // body in one piece (a small message arrives as one slice: no copy).
+    ::grpc::Slice body;
+    if (!request->TrySingleSlice(&body).ok() && !request->DumpToSingleSlice(&body).ok()) {
+        return refuse("serde", "body could not be read");
     }
-    auto decoded = codec::batch_from_request(parsed);
+    auto decoded = codec::decode_request({reinterpret_cast<const char*>(body.begin()), body.size()},
+                                         codec::wire_format::protobuf);
     if (!decoded) return refuse("serde", decoded.error().reason);
     std::unique_ptr<core::batch> b = std::move(*decoded);
     b->identity.id = std::move(id);
@@ -201,27 +198,13 @@ void grpc_server::state::answer(const std::shared_ptr<call>& c, const core::batc
                                  message));
         return;
     }
-    codec::response r = codec::response_for(result, req_guid);
-    pb::SendEventResponse message;
-    message.set_status(r.success ? pb::STATUS_SUCCESS : pb::STATUS_ERROR);
-    message.set_code(static_cast<pb::Code>(r.code));
-    message.set_sent_time(r.sent_time_seconds);
-    message.set_reason(std::move(r.reason));
-    if (r.req_guid) (*message.mutable_data())["req_guid"] = std::move(*r.req_guid);
+    ::grpc::Slice encoded(codec::encode_response(codec::response_for(result, req_guid),
+                                                 codec::wire_format::protobuf));
     // Written under the lock that finish() takes: shutdown() may have finished
     // the call meanwhile, and then its response is gone.
     std::lock_guard lock(calls_mutex);
     if (c->finished.load(std::memory_order_acquire)) return;
-    bool own_buffer = false;
-    if (!::grpc::SerializationTraits<pb::SendEventResponse>::Serialize(message, c->response,
-                                                                       &own_buffer)
-             .ok()) {
-        c->finished.store(true, std::memory_order_release);
-        calls.erase(c);
-        c->reactor->Finish(
-            ::grpc::Status(::grpc::StatusCode::INTERNAL, "cannot serialize the response"));
-        return;
-    }
+    *c->response = ::grpc::ByteBuffer(&encoded, 1);
     c->finished.store(true, std::memory_order_release);
     calls.erase(c);
     c->reactor->Finish(::grpc::Status::OK);

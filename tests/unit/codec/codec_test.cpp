@@ -137,36 +137,6 @@ TEST(CodecProtobufDecode, NoEvents) {
 
 // ---- a request gRPC parsed -------------------------------------------------------
 
-TEST(CodecBatchFromRequest, MovesEveryFieldOut) {
-    pb::SendEventRequest request;
-    request.set_req_guid("grpc-guid");
-    request.mutable_sent_time()->set_seconds(1700000000);
-    request.mutable_sent_time()->set_nanos(42);
-    auto* e = request.add_events();
-    e->set_type("click");
-    e->set_event_bytes(binary_bytes);
-    auto decoded = batch_from_request(request);
-    ASSERT_TRUE(decoded) << decoded.error().reason;
-    const core::batch& b = **decoded;
-    EXPECT_EQ(b.req_guid, "grpc-guid");
-    EXPECT_EQ(b.sent_time_seconds, 1700000000);
-    EXPECT_EQ(b.sent_time_nanos, 42);
-    ASSERT_EQ(b.events.size(), 1u);
-    EXPECT_EQ(b.events[0].type, "click");
-    EXPECT_EQ(b.events[0].bytes, binary_bytes);
-    // Moved, not copied: the request no longer holds the bytes.
-    EXPECT_TRUE(request.events(0).event_bytes().empty());
-}
-
-TEST(CodecBatchFromRequest, NoEventsIsRefusedWithTheGuid) {
-    pb::SendEventRequest request;
-    request.set_req_guid("empty");
-    auto decoded = batch_from_request(request);
-    ASSERT_FALSE(decoded);
-    EXPECT_EQ(decoded.error().reason, "request has no events");
-    EXPECT_EQ(decoded.error().req_guid, "empty");
-}
-
 // ---- JSON decode ----------------------------------------------------------------
 
 TEST(CodecJsonDecode, SnakeCase) {
