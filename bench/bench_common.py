@@ -1,5 +1,6 @@
-"""What the benchmark scripts share: loopback ports and a server environment
-free of the caller's raccoon settings."""
+"""What the benchmark scripts and the integration tests (tests/integration/
+conftest.py) share: loopback ports and a server environment free of the
+caller's raccoon settings."""
 
 import os
 import signal
@@ -8,7 +9,7 @@ import subprocess
 
 HOST = "127.0.0.1"
 
-# Settings a benchmark's server must not inherit from whoever runs it.
+# Settings a server started here must not inherit from whoever runs it.
 SETTING_PREFIXES = ("SERVER_", "WORKER_", "EVENT_", "PUBLISHER_", "METRIC_", "LOG_")
 
 
@@ -34,8 +35,13 @@ def stop_process(proc):
     return proc.returncode
 
 
-def server_environment(settings):
-    """The process environment without raccoon settings, plus `settings`."""
+def server_environment(settings=None):
+    """The process environment without raccoon settings, plus `settings`; a
+    setting of None is left out."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
-    env.update({k: str(v) for k, v in settings.items()})
+    for key, value in (settings or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = str(value)
     return env

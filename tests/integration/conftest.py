@@ -27,10 +27,13 @@ import requests
 sys.path.insert(0, os.environ.get("RACCOON_PYTHON_PROTO", ""))
 from raystack.raccoon.v1beta1 import raccoon_pb2 as pb  # noqa: E402
 
+# Loopback ports and a clean server environment, shared with the benchmarks.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+from bench_common import HOST, free_port, server_environment  # noqa: E402,F401
+
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
-HOST = "127.0.0.1"
 EVENTS_PATH = "/api/v1/events"
 
 STATUS_SUCCESS = pb.STATUS_SUCCESS
@@ -38,9 +41,6 @@ STATUS_ERROR = pb.STATUS_ERROR
 CODE_OK = pb.CODE_OK
 CODE_BAD_REQUEST = pb.CODE_BAD_REQUEST
 CODE_INTERNAL_ERROR = pb.CODE_INTERNAL_ERROR
-
-# Settings the tests must not inherit from whoever runs them.
-SETTING_PREFIXES = ("SERVER_", "WORKER_", "EVENT_", "PUBLISHER_", "METRIC_", "LOG_LEVEL")
 
 # How long a SIGTERMed server may take to exit, beyond its own drain and flush
 # bounds (WORKER_BUFFER_FLUSH_TIMEOUT_MS + PUBLISHER_KAFKA_FLUSH_INTERVAL_MS).
@@ -72,27 +72,6 @@ def read_bootstrap():
         return f.read().strip()
 
 
-def free_port(avoid=()):
-    for _ in range(20):
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            port = s.getsockname()[1]
-        if port not in avoid:
-            return port
-    raise RuntimeError("no free port")
-
-
-def clean_environment(extra=None):
-    """The process environment without any raccoon setting, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
-    for key, value in (extra or {}).items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = str(value)
-    return env
-
-
 # --------------------------------------------------------------------------
 # The server under test.
 
@@ -113,7 +92,7 @@ class RaccoonServer:
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
             [raccoon_bin(), "server", *args],
-            env=clean_environment(env),
+            env=server_environment(env),
             stdin=subprocess.DEVNULL,
             stdout=self._stdout,
             stderr=self._stderr,

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import HOST, clean_environment, free_port, raccoon_bin
+from conftest import HOST, free_port, raccoon_bin, server_environment
 
 try:
     import yaml
@@ -30,7 +30,7 @@ def run_raccoon(env, args=(), timeout=15):
     settings.update(env)
     return subprocess.run(
         [raccoon_bin(), "server", *args],
-        env=clean_environment({k: v for k, v in settings.items()}),
+        env=server_environment({k: v for k, v in settings.items()}),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         timeout=timeout,
@@ -132,7 +132,7 @@ HELP_ENTRY = re.compile(r'^  ([A-Z][A-Z0-9_]*) \(default "(.*)"\)$')
 def help_settings():
     result = subprocess.run(
         [raccoon_bin(), "server", "--help"],
-        env=clean_environment(),
+        env=server_environment(),
         capture_output=True,
         timeout=10,
     )
@@ -196,7 +196,7 @@ def test_every_listed_setting_is_accepted(tmp_path):
     config.write_text(yaml.safe_dump({k.lower(): v for k, v in values.items()}))
     proc = subprocess.Popen(
         [raccoon_bin(), "server", "--config", str(config)],
-        env=clean_environment(),
+        env=server_environment(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
