@@ -6,6 +6,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/system/system_error.hpp>
 #include <condition_variable>
+#include <csignal>
 #include <future>
 #include <mutex>
 #include <raccoon/app/app.hpp>
@@ -191,6 +192,13 @@ int run(const config::settings& settings) {
     io.run();
 
     const int signal_number = stop_signal.get_future().get();
+    // The drain runs to its end, bounded by its own timeouts. A second signal
+    // (a supervisor repeating SIGTERM, Ctrl-C twice) must not cut it short,
+    // nor kill the process during teardown once the signal set is gone and
+    // the default action is back: from here both are ignored.
+    signals.clear();
+    std::signal(SIGINT, SIG_IGN);
+    std::signal(SIGTERM, SIG_IGN);
     spdlog::info("raccoon: signal {}, draining", signal_number);
 
     readiness.set_draining();

@@ -201,3 +201,37 @@ def test_sigterm_with_batches_in_flight(raccoon, kafka, event_ack):
         f"{len(published_unanswered)} requests were published but got no answer: "
         f"{published_unanswered[:5]}"
     )
+
+
+def test_repeated_signals_neither_cut_the_drain_short_nor_kill_the_server(raccoon):
+    """A supervisor that repeats SIGTERM (or Ctrl-C pressed again) during the
+    drain: the server still answers what it holds and exits 0."""
+    server = raccoon.start(
+        event_ack=1,
+        env={
+            # Unreachable: the batch stays in flight until the drain fails it.
+            "PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+            "WORKER_BUFFER_FLUSH_TIMEOUT_MS": 1000,
+            "PUBLISHER_KAFKA_FLUSH_INTERVAL_MS": 1000,
+        },
+    )
+    answers = []
+    guid = str(uuid.uuid4())
+    body = encode_request("proto", make_events(1, types=("held",)), guid)
+    poster = threading.Thread(
+        target=lambda: answers.append(post_events(server.events_url, "proto", body)), daemon=True
+    )
+    poster.start()
+    time.sleep(0.5)
+    server.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while server.proc.poll() is None and time.monotonic() < deadline:
+        server.send_signal(signal.SIGTERM)
+        server.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+    poster.join(timeout=10)
+    code, _ = server.stop()
+    assert code == 0, server.stderr()
+    assert "raccoon: stopped" in server.stderr()
+    assert len(answers) == 1
+    assert decode_response(answers[0], "proto")["code"] == CODE_INTERNAL_ERROR
