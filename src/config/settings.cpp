@@ -15,6 +15,10 @@ namespace raccoon::config {
 namespace {
 
 constexpr std::string_view kafka_client_prefix = "PUBLISHER_KAFKA_CLIENT_";
+// librdkafka's linger.ms and queue.buffering.max.ms are one property: our
+// default for the first must not override a value given for the second.
+constexpr std::string_view linger_key = "PUBLISHER_KAFKA_CLIENT_LINGER_MS";
+constexpr std::string_view linger_alias_key = "PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MS";
 
 using apply_fn = std::function<void(settings&, const std::string& key, const std::string& value)>;
 
@@ -249,6 +253,12 @@ const std::vector<descriptor>& descriptors() {
          nullptr},
         {"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MESSAGES", "100000",
          "Messages librdkafka holds before produce waits.", nullptr},
+        {linger_key, "1",
+         "How long librdkafka gathers a partition's messages before sending them "
+         "(librdkafka's own default is 5): with EVENT_ACK=1 every ack waits for it. "
+         "PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MS is the same property and, when "
+         "set, replaces this default.",
+         nullptr},
         {"METRIC_RUNTIME_STATS_RECORD_INTERVAL_MS", "10000",
          "Accepted as upstream's; process figures are read at each scrape and statsd flush.",
          [](settings&, const std::string& key, const std::string& value) {
@@ -446,7 +456,6 @@ settings load(const std::vector<std::string>& args, const environment& env) {
     parsed_args parsed = parse_args(args);
 
     raw_values values;
-    for (const auto& d : descriptors()) values[std::string(d.key)] = std::string(d.default_value);
     if (!parsed.config_file.empty()) {
         for (auto& [key, value] : read_file(parsed.config_file)) values[key] = value;
     }
@@ -455,6 +464,18 @@ settings load(const std::vector<std::string>& args, const environment& env) {
         if (is_known_key(key) && !value.empty()) values[key] = value;
     }
     for (auto& [key, value] : parsed.flags) values[key] = value;
+    if (const auto alias = values.find(std::string(linger_alias_key)); alias != values.end()) {
+        if (const auto linger = values.find(std::string(linger_key));
+            linger != values.end() && linger->second != alias->second) {
+            throw invalid_setting(alias->first, alias->second,
+                                  "the same librdkafka property as " + linger->first + "=" +
+                                      linger->second + "; set one of them");
+        }
+    }
+    for (const auto& d : descriptors()) {
+        if (d.key == linger_key && values.contains(std::string(linger_alias_key))) continue;
+        values.try_emplace(std::string(d.key), d.default_value);
+    }
 
     settings result;
     for (const auto& [key, value] : values) {

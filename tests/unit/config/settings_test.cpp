@@ -171,6 +171,7 @@ const std::vector<std::pair<std::string, std::string>>& default_table() {
         {"PUBLISHER_KAFKA_FLUSH_INTERVAL_MS", "1000"},
         {"PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS", ""},
         {"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MESSAGES", "100000"},
+        {"PUBLISHER_KAFKA_CLIENT_LINGER_MS", "1"},
         {"METRIC_RUNTIME_STATS_RECORD_INTERVAL_MS", "10000"},
         {"METRIC_STATSD_ENABLED", "false"},
         {"METRIC_STATSD_ADDRESS", ":8125"},
@@ -230,6 +231,8 @@ TEST(ConfigDefaults, MatchTheUpstreamTable) {
     EXPECT_EQ(s.kafka.flush_interval, milliseconds(1000));
     EXPECT_EQ(s.kafka.client, (std::map<std::string, std::string>{
                                   {"bootstrap.servers", "127.0.0.1:9092"},
+                                  // Ours: upstream leaves librdkafka's 5 ms.
+                                  {"linger.ms", "1"},
                                   {"queue.buffering.max.messages", "100000"},
                               }));
     EXPECT_FALSE(s.metric.statsd_enabled);
@@ -387,6 +390,48 @@ TEST(ConfigValues, KafkaClientSettingsPassThrough) {
                                   {"queue.buffering.max.messages", "42"},
                                   {"sasl.mechanisms", "PLAIN"},
                               }));
+}
+
+TEST(ConfigValues, KafkaClientLingerIsSetLikeAnyOther) {
+    EXPECT_EQ(load({}, kafka_env({{"PUBLISHER_KAFKA_CLIENT_LINGER_MS", "20"}}))
+                  .kafka.client.at("linger.ms"),
+              "20");
+}
+
+TEST(ConfigValues, QueueBufferingMaxMsReplacesTheLingerDefault) {
+    // The same librdkafka property under its other name: were our default
+    // passed too, whichever librdkafka applied last would win.
+    const auto from_env =
+        load({}, kafka_env({{"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MS", "20"}})).kafka.client;
+    EXPECT_EQ(from_env.at("queue.buffering.max.ms"), "20");
+    EXPECT_FALSE(from_env.contains("linger.ms"));
+
+    temp_file file(
+        "publisher:\n"
+        "  kafka:\n"
+        "    client:\n"
+        "      bootstrap_servers: broker-1:9092\n"
+        "      queue_buffering_max_ms: 30\n");
+    const auto from_file = load({"--config", file.path()}, {}).kafka.client;
+    EXPECT_EQ(from_file.at("queue.buffering.max.ms"), "30");
+    EXPECT_FALSE(from_file.contains("linger.ms"));
+
+    const auto from_flag =
+        load({"--publisher.kafka.client.queue.buffering.max.ms=40"}, kafka_env()).kafka.client;
+    EXPECT_EQ(from_flag.at("queue.buffering.max.ms"), "40");
+    EXPECT_FALSE(from_flag.contains("linger.ms"));
+}
+
+TEST(ConfigValues, LingerGivenUnderBothNamesMustAgree) {
+    EXPECT_THROW(load({}, kafka_env({{"PUBLISHER_KAFKA_CLIENT_LINGER_MS", "1"},
+                                     {"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MS", "20"}})),
+                 invalid_setting);
+    const auto agreeing =
+        load({}, kafka_env({{"PUBLISHER_KAFKA_CLIENT_LINGER_MS", "20"},
+                            {"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MS", "20"}}))
+            .kafka.client;
+    EXPECT_EQ(agreeing.at("linger.ms"), "20");
+    EXPECT_EQ(agreeing.at("queue.buffering.max.ms"), "20");
 }
 
 TEST(ConfigValues, KafkaClientSettingsFromNestedYaml) {
