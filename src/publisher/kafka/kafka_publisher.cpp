@@ -9,6 +9,7 @@
 #include <raccoon/metrics/catalog.hpp>
 #include <raccoon/publisher/kafka/kafka_publisher.hpp>
 #include <string>
+#include <vector>
 
 namespace raccoon::publisher::kafka {
 namespace {
@@ -126,15 +127,25 @@ kafka_publisher::kafka_publisher(const std::map<std::string, std::string>& clien
         throw config::invalid_setting("PUBLISHER_KAFKA_CLIENT_*", "", error);
     }
     delivery_thread_ = std::thread([this] { serve_delivery_reports(); });
+    // Either says the user wants librdkafka's own choice of partitions.
+    choose_partitions_ =
+        !client.contains("partitioner") && !client.contains("sticky.partitioning.linger.ms");
+    if (choose_partitions_) partition_watcher_ = std::thread([this] { watch_partitions(); });
 }
 
 kafka_publisher::~kafka_publisher() {
     // rd_kafka_destroy() drops queued messages without a delivery report, which
     // would leak their batches and never ack them: fail them here instead.
     if (rd_kafka_outq_len(client_) > 0) flush(std::chrono::milliseconds(0));
+    {
+        std::lock_guard lock(watch_mutex_);
+        stop_watching_ = true;
+    }
+    watch_wakeup_.notify_all();
+    if (partition_watcher_.joinable()) partition_watcher_.join();
     stop_polling_ = true;
     if (delivery_thread_.joinable()) delivery_thread_.join();
-    for (const auto& [name, handle] : topics_) rd_kafka_topic_destroy(handle);
+    for (const auto& [name, kept] : topics_) rd_kafka_topic_destroy(kept->handle);
     rd_kafka_destroy(client_);
 }
 
@@ -146,17 +157,80 @@ void kafka_publisher::serve_delivery_reports() {
     }
 }
 
-rd_kafka_topic_t* kafka_publisher::topic_handle(const std::string& topic) {
+void kafka_publisher::watch_partitions() {
+    pthread_setname_np(pthread_self(), "kafka-partitions");
+    // A topic the cluster does not know yet (the first produce creates it) is
+    // asked about again after this long.
+    constexpr auto retry_interval = std::chrono::seconds(1);
+    constexpr int metadata_timeout_ms = 500;
+    std::unique_lock lock(watch_mutex_);
+    while (!stop_watching_) {
+        watch_wakeup_.wait_for(lock, retry_interval,
+                               [this] { return stop_watching_ || topic_added_; });
+        topic_added_ = false;
+        lock.unlock();
+        const auto now = std::chrono::steady_clock::now();
+        std::vector<kept_topic*> due;
+        {
+            std::shared_lock topics(topics_mutex_);
+            for (const auto& [name, kept] : topics_) {
+                if (kept->partitions.load(std::memory_order_relaxed) == 0 ||
+                    now - kept->counted_at >= partition_recount_interval) {
+                    due.push_back(kept.get());
+                }
+            }
+        }
+        for (kept_topic* kept : due) {
+            const rd_kafka_metadata_t* metadata = nullptr;
+            if (rd_kafka_metadata(client_, 0, kept->handle, &metadata, metadata_timeout_ms) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR) {
+                continue;
+            }
+            if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                metadata->topics[0].partition_cnt > 0) {
+                kept->partitions.store(metadata->topics[0].partition_cnt,
+                                       std::memory_order_relaxed);
+                kept->counted_at = now;
+            }
+            rd_kafka_metadata_destroy(metadata);
+            std::lock_guard stopping(watch_mutex_);
+            if (stop_watching_) break;
+        }
+        lock.lock();
+    }
+}
+
+kafka_publisher::kept_topic* kafka_publisher::keep(const std::string& topic) {
     {
         std::shared_lock lock(topics_mutex_);
-        if (auto found = topics_.find(topic); found != topics_.end()) return found->second;
+        if (auto found = topics_.find(topic); found != topics_.end()) return found->second.get();
     }
-    std::lock_guard lock(topics_mutex_);
-    if (auto found = topics_.find(topic); found != topics_.end()) return found->second;
-    if (topics_.size() >= max_topic_handles) return nullptr;
-    rd_kafka_topic_t* handle = rd_kafka_topic_new(client_, topic.c_str(), nullptr);
-    if (handle != nullptr) topics_.emplace(topic, handle);
-    return handle;
+    kept_topic* added = nullptr;
+    {
+        std::lock_guard lock(topics_mutex_);
+        if (auto found = topics_.find(topic); found != topics_.end()) return found->second.get();
+        if (topics_.size() >= max_topic_handles) return nullptr;
+        rd_kafka_topic_t* handle = rd_kafka_topic_new(client_, topic.c_str(), nullptr);
+        if (handle == nullptr) return nullptr;
+        auto& slot = topics_[topic];
+        slot = std::make_unique<kept_topic>();
+        slot->handle = handle;
+        added = slot.get();
+    }
+    if (choose_partitions_) {
+        {
+            std::lock_guard lock(watch_mutex_);
+            topic_added_ = true;
+        }
+        watch_wakeup_.notify_one();
+    }
+    return added;
+}
+
+std::int32_t kafka_publisher::partitions_in_use(const std::string& topic) {
+    std::shared_lock lock(topics_mutex_);
+    const auto found = topics_.find(topic);
+    return found == topics_.end() ? 0 : found->second->partitions.load(std::memory_order_relaxed);
 }
 
 void kafka_publisher::publish(std::unique_ptr<core::batch> owned) {
@@ -186,9 +260,18 @@ void kafka_publisher::publish(std::unique_ptr<core::batch> owned) {
 }
 
 void kafka_publisher::produce_run(const std::string& topic, std::span<rd_kafka_message_t> run) {
-    rd_kafka_topic_t* handle = topic_handle(topic);
-    const bool handle_for_this_run = handle == nullptr;
-    if (handle_for_this_run) handle = rd_kafka_topic_new(client_, topic.c_str(), nullptr);
+    kept_topic* kept = keep(topic);
+    const bool handle_for_this_run = kept == nullptr;
+    rd_kafka_topic_t* handle =
+        handle_for_this_run ? rd_kafka_topic_new(client_, topic.c_str(), nullptr) : kept->handle;
+    std::int32_t partition = RD_KAFKA_PARTITION_UA;
+    if (const std::int32_t count =
+            handle_for_this_run ? 0 : kept->partitions.load(std::memory_order_relaxed);
+        count > 0) {
+        partition = static_cast<std::int32_t>(
+            (kept->runs.fetch_add(1, std::memory_order_relaxed) / runs_per_partition) %
+            static_cast<std::uint32_t>(count));
+    }
     if (handle == nullptr) {
         const rd_kafka_resp_err_t error = rd_kafka_last_error();
         for (auto& message : run) {
@@ -199,14 +282,23 @@ void kafka_publisher::produce_run(const std::string& topic, std::span<rd_kafka_m
     }
     while (!run.empty()) {
         // Without copying the bytes (no RD_KAFKA_MSG_F_COPY): the batch keeps them.
-        const int produced = rd_kafka_produce_batch(handle, RD_KAFKA_PARTITION_UA, 0, run.data(),
-                                                    static_cast<int>(run.size()));
+        const int produced =
+            rd_kafka_produce_batch(handle, partition, 0, run.data(), static_cast<int>(run.size()));
         if (static_cast<std::size_t>(produced) == run.size()) break;
         // The messages not taken, in order: a full queue is waited on and
-        // retried, never dropped; any other refusal is that event's result.
+        // retried, never dropped; a partition the topic no longer has (it was
+        // made again, smaller) is left to librdkafka until counted again; any
+        // other refusal is that event's result.
         std::size_t retried = 0;
+        bool partition_gone = false;
         for (auto& message : run) {
             if (message.err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+            if (message.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION &&
+                partition != RD_KAFKA_PARTITION_UA) {
+                partition_gone = true;
+                run[retried++] = message;
+                continue;
+            }
             if (message.err == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
                 !stop_waiting_.load(std::memory_order_relaxed)) {
                 run[retried++] = message;
@@ -216,6 +308,11 @@ void kafka_publisher::produce_run(const std::string& topic, std::span<rd_kafka_m
                    rd_kafka_err2str(message.err));
         }
         run = run.first(retried);
+        if (partition_gone) {
+            kept->partitions.store(0, std::memory_order_relaxed);
+            partition = RD_KAFKA_PARTITION_UA;
+            continue;
+        }
         if (!run.empty()) rd_kafka_poll(client_, 10);
     }
     if (handle_for_this_run) rd_kafka_topic_destroy(handle);

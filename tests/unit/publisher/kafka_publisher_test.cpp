@@ -63,6 +63,17 @@ class mock_cluster {
     // partitions until `expected` arrived or the deadline passed.
     std::multiset<std::string> read(const std::string& topic, int partitions,
                                     std::size_t expected) const {
+        std::multiset<std::string> values;
+        for (auto& [partition, value] : read_records(topic, partitions, expected)) {
+            values.insert(std::move(value));
+        }
+        return values;
+    }
+
+    // The same, with the partition each value is in.
+    std::vector<std::pair<std::int32_t, std::string>> read_records(const std::string& topic,
+                                                                   int partitions,
+                                                                   std::size_t expected) const {
         char error[512];
         rd_kafka_conf_t* conf = rd_kafka_conf_new();
         rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap().c_str(), error, sizeof error);
@@ -78,19 +89,21 @@ class mock_cluster {
         rd_kafka_assign(consumer, assignment);
         rd_kafka_topic_partition_list_destroy(assignment);
 
-        std::multiset<std::string> values;
+        std::vector<std::pair<std::int32_t, std::string>> records;
         const auto until = steady::now() + deadline_for_test;
-        while (values.size() < expected && steady::now() < until) {
+        while (records.size() < expected && steady::now() < until) {
             rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer, 100);
             if (message == nullptr) continue;
             if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                values.emplace(static_cast<const char*>(message->payload), message->len);
+                records.emplace_back(
+                    message->partition,
+                    std::string(static_cast<const char*>(message->payload), message->len));
             }
             rd_kafka_message_destroy(message);
         }
         rd_kafka_consumer_close(consumer);
         rd_kafka_destroy(consumer);
-        return values;
+        return records;
     }
 
  private:
@@ -436,6 +449,82 @@ TEST(kafka_publisher, topics_beyond_the_kept_handles_are_delivered_all_the_same)
     }
     EXPECT_EQ(publisher.flush(5s), 0u);
     EXPECT_EQ(cluster.read(names.back(), 1, 1), (std::multiset<std::string>{names.back() + "-0"}));
+}
+
+// Waits, bounded, until the publisher has counted the topic's partitions.
+std::int32_t partitions_counted(kafka_publisher& publisher, const std::string& topic) {
+    const auto until = steady::now() + 5s;
+    while (publisher.partitions_in_use(topic) == 0 && steady::now() < until) {
+        std::this_thread::sleep_for(10ms);
+    }
+    return publisher.partitions_in_use(topic);
+}
+
+TEST(kafka_publisher, runs_take_turns_over_the_topics_partitions) {
+    constexpr int partitions = 4;
+    constexpr std::size_t events_per_run = 10;
+    constexpr auto runs_per_partition = kafka_publisher::runs_per_partition;
+    mock_cluster cluster;
+    const std::string topic = "spread";
+    cluster.create_topic(topic, partitions);
+    kafka_publisher publisher(quiet({{"bootstrap.servers", cluster.bootstrap()}}));
+    // The first run is produced before the count is known: librdkafka places it.
+    completion_probe first;
+    publisher.publish(make_batch(topic, events_per_run, "first", first));
+    ASSERT_EQ(partitions_counted(publisher, topic), partitions);
+
+    std::vector<completion_probe> probes(partitions * runs_per_partition);
+    for (std::size_t run = 0; run < probes.size(); ++run) {
+        publisher.publish(
+            make_batch(topic, events_per_run, "run" + std::to_string(run), probes[run]));
+    }
+    for (auto& probe : probes) {
+        auto result = probe.wait();
+        ASSERT_TRUE(result.has_value());
+        EXPECT_TRUE(result->ok()) << result->detail;
+    }
+    EXPECT_EQ(publisher.flush(5s), 0u);
+
+    // Each run whole in one partition, each partition the next runs_per_partition runs.
+    std::map<std::string, std::set<std::int32_t>> partitions_of_run;
+    std::map<std::int32_t, std::size_t> events_in;
+    for (const auto& [partition, value] :
+         cluster.read_records(topic, partitions, (probes.size() + 1) * events_per_run)) {
+        if (!value.starts_with("run")) continue;
+        partitions_of_run[value.substr(0, value.find('-'))].insert(partition);
+        ++events_in[partition];
+    }
+    ASSERT_EQ(partitions_of_run.size(), probes.size());
+    for (const auto& [run, used] : partitions_of_run) EXPECT_EQ(used.size(), 1u) << run;
+    for (std::int32_t p = 0; p < partitions; ++p) {
+        EXPECT_EQ(events_in[p], runs_per_partition * events_per_run) << "partition " << p;
+    }
+}
+
+TEST(kafka_publisher, a_sticky_linger_set_by_the_user_leaves_partitions_to_librdkafka) {
+    // 0 asks librdkafka for a random partition per message: the publisher
+    // must not put whole runs in one partition instead.
+    constexpr int partitions = 4;
+    constexpr std::size_t events = 200;
+    mock_cluster cluster;
+    const std::string topic = "scattered";
+    cluster.create_topic(topic, partitions);
+    kafka_publisher publisher(quiet(
+        {{"bootstrap.servers", cluster.bootstrap()}, {"sticky.partitioning.linger.ms", "0"}}));
+    completion_probe probe;
+    publisher.publish(make_batch(topic, events, "scattered", probe));
+    ASSERT_TRUE(probe.wait().has_value());
+    std::this_thread::sleep_for(1s);  // what a count would have taken, many times over
+    EXPECT_EQ(publisher.partitions_in_use(topic), 0);
+
+    completion_probe after;
+    publisher.publish(make_batch(topic, events, "after", after));
+    ASSERT_TRUE(after.wait().has_value());
+    std::set<std::int32_t> used;
+    for (const auto& [partition, value] : cluster.read_records(topic, partitions, 2 * events)) {
+        if (value.starts_with("after")) used.insert(partition);
+    }
+    EXPECT_GT(used.size(), 1u);
 }
 
 TEST(kafka_publisher, destruction_without_flush_still_completes_pending_batches) {

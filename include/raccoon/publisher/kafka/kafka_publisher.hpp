@@ -1,8 +1,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <raccoon/publisher/publisher.hpp>
 #include <shared_mutex>
 #include <span>
@@ -19,6 +23,15 @@ namespace raccoon::publisher::kafka {
 // Publishes to Kafka through librdkafka: asynchronous produce without copying
 // the event bytes, and one thread serving delivery reports, each of which
 // counts down the event's batch. librdkafka names its own threads rdk:*.
+//
+// A run of a batch's events to one topic goes to one partition, which turns
+// to the next every runs_per_partition runs: the events are keyless, so any
+// partition will do, and a run handed to librdkafka with its partition is
+// enqueued whole, where its partitioner would read the clock and lock the
+// partition per message. A second thread of ours reads each kept topic's
+// partition count from the cluster, once and every partition_recount_interval;
+// until then, and when PUBLISHER_KAFKA_CLIENT_PARTITIONER or
+// _STICKY_PARTITIONING_LINGER_MS is set, librdkafka chooses.
 class kafka_publisher final : public publisher {
  public:
     // `client` holds librdkafka properties. A property librdkafka refuses
@@ -32,23 +45,46 @@ class kafka_publisher final : public publisher {
     bool connected() const override;
     std::string_view name() const noexcept override { return "kafka"; }
 
+    // The partitions the publisher spreads the topic's runs over; 0 while
+    // librdkafka chooses them.
+    std::int32_t partitions_in_use(const std::string& topic);
+
+    static constexpr std::uint32_t runs_per_partition = 32;
+    static constexpr std::chrono::seconds partition_recount_interval{60};
+
  private:
+    struct kept_topic {
+        rd_kafka_topic_s* handle = nullptr;
+        std::atomic<std::int32_t> partitions{0};
+        std::atomic<std::uint32_t> runs{0};
+        // The watcher's own: when it last read the partition count.
+        std::chrono::steady_clock::time_point counted_at{};
+    };
+
     void serve_delivery_reports();
-    // A handle for the topic, made once: producing by name makes librdkafka
-    // look the topic up under its client-wide write lock for every message.
+    void watch_partitions();
+    // The topic's handle, made once: producing by name makes librdkafka look
+    // the topic up under its client-wide write lock for every message.
     // nullptr once max_topic_handles topics are held (event types come from
     // clients); those get a handle for one run of events only.
-    rd_kafka_topic_s* topic_handle(const std::string& topic);
+    kept_topic* keep(const std::string& topic);
     // Produces a run of one batch's events to one topic with one librdkafka
     // call: the topic is locked and the timestamp read once for the run.
     void produce_run(const std::string& topic, std::span<rd_kafka_message_s> run);
 
     rd_kafka_s* client_ = nullptr;
     std::shared_mutex topics_mutex_;
-    std::unordered_map<std::string, rd_kafka_topic_s*> topics_;
+    std::unordered_map<std::string, std::unique_ptr<kept_topic>> topics_;
     std::atomic<bool> stop_waiting_{false};
     std::atomic<bool> stop_polling_{false};
     std::thread delivery_thread_;
+
+    bool choose_partitions_ = false;
+    std::mutex watch_mutex_;
+    std::condition_variable watch_wakeup_;
+    bool topic_added_ = false;
+    bool stop_watching_ = false;
+    std::thread partition_watcher_;
 };
 
 }  // namespace raccoon::publisher::kafka
