@@ -29,9 +29,11 @@ or SIGINT/SIGTERM.
       --loadgen build/bench/raccoon-loadgen [--quick] [--out docs/benchmarks.md]
 
 A/B of a hot-path change: --compare OLD_BINARY runs scenario 1 at its maximum
-(closed loop) with OLD_BINARY and --raccoon in turn, --rounds times, and
-prints the medians; nothing is written to docs/. Interleaved rounds are what
-make the comparison fair on a shared machine whose speed drifts by the minute.
+(closed loop) with OLD_BINARY and --raccoon side by side, both servers on the
+server core at the same time, --rounds times, and prints the ratio of their
+server CPU per event; nothing is written to docs/. This machine's speed drifts
+by a third within half an hour; side by side, the drift hits both alike (an
+A/A comparison agrees within 1%), where runs in turn differ by 15%.
 
 BENCH_QUICK=1 in the environment is the same as --quick (a few minutes).
 """
@@ -274,9 +276,9 @@ class Bench:
         proc.wait(timeout=10)
         raise RuntimeError("raccoon did not answer /ping within 20 s")
 
-    def run(self, scenario, label, transport, event_ack, plan):
-        """One loadgen run against a fresh server; `plan` is ["--window", W]
-        or ["--rate", R]. Returns the measurements, also kept in self.runs."""
+    def prepare(self, scenario, label, transport, event_ack, plan):
+        """A topic of its own and a fresh server for one loadgen run, and the
+        loadgen's command; `plan` is ["--window", W] or ["--rate", R]."""
         self.seq += 1
         name = f"{self.seq:02d}-{scenario}-{label}".replace(" ", "_").replace("%", "pct")
         pattern = f"bench-{self.seq:02d}-{int(time.time())}-%s"
@@ -298,34 +300,52 @@ class Bench:
             cmd += ["--source-addresses", SOURCES]
         cmd = [str(c) for c in cmd]
         log(f"{name}: {' '.join(cmd[cmd.index(self.args.loadgen):])}")
+        return {"name": name, "topic": topic, "server": server, "cmd": cmd, "out": out,
+                "scenario": scenario, "label": label, "transport": transport,
+                "event_ack": event_ack, "plan": plan}
+
+    def measure(self, prepared):
+        """Runs the prepared loadgens at once and waits for them; returns the
+        results, in order. Each server is stopped, so its flush is counted."""
+        servers = [p["server"] for p in prepared]
         try:
-            server_cpu0 = cpu_seconds(server.pid)
+            server_cpu0 = [cpu_seconds(s.pid) for s in servers]
             broker_cpu0 = cpu_seconds(self.kafka.pid)
             machine_cpu0 = machine_busy_seconds()
             started = time.monotonic()
-            with open(os.path.join(self.work, f"{name}.loadgen.log"), "wb") as lg_log:
-                loadgen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lg_log,
-                                           stderr=subprocess.STDOUT)
-                try:
-                    loadgen_cpu = wait_with_rusage(
-                        loadgen, self.warmup + self.duration + 10 + 30 + 120)
-                except Interrupted:
-                    loadgen.terminate()
-                    loadgen.wait(timeout=60)
-                    raise
+            loadgens = []
+            for p in prepared:
+                with open(os.path.join(self.work, f"{p['name']}.loadgen.log"), "wb") as lg_log:
+                    loadgens.append(subprocess.Popen(p["cmd"], stdin=subprocess.DEVNULL,
+                                                     stdout=lg_log, stderr=subprocess.STDOUT))
+            try:
+                timeout = self.warmup + self.duration + 10 + 30 + 120
+                loadgen_cpu = [wait_with_rusage(lg, timeout) for lg in loadgens]
+            except Interrupted:
+                for lg in loadgens:
+                    lg.terminate()
+                    lg.wait(timeout=60)
+                raise
             wall = time.monotonic() - started
-            server_cpu = cpu_seconds(server.pid) - server_cpu0
+            server_cpu = [cpu_seconds(s.pid) - c0 for s, c0 in zip(servers, server_cpu0)]
             broker_cpu = cpu_seconds(self.kafka.pid) - broker_cpu0
             machine_cpu = machine_busy_seconds() - machine_cpu0
-            server_hwm = vm_hwm_kib(server.pid)
+            server_hwm = [vm_hwm_kib(s.pid) for s in servers]
         finally:
-            server_exit = stop_process(server)
+            server_exit = [stop_process(s) for s in servers]
+        return [self.result(p, wall, server_cpu[i], broker_cpu, machine_cpu, loadgen_cpu[i],
+                            server_hwm[i], server_exit[i], loadgens[i].returncode)
+                for i, p in enumerate(prepared)]
+
+    def result(self, prepared, wall, server_cpu, broker_cpu, machine_cpu, loadgen_cpu,
+               server_hwm, server_exit, loadgen_exit):
+        topic, plan = prepared["topic"], prepared["plan"]
         # After the server's flush: what the broker holds is what it delivered.
         delivered = self.kafka.message_count(topic)
         self.kafka.delete_topic(topic)
         summary = {}
-        if os.path.exists(out):
-            with open(out) as f:
+        if os.path.exists(prepared["out"]):
+            with open(prepared["out"]) as f:
                 summary = json.load(f)
         measured = summary.get("measured", {})
         lat = summary.get("latency_us", {})
@@ -340,8 +360,9 @@ class Bench:
             errors["connections failed/lost"] = f"{conns.get('failed')}/{conns.get('lost')}"
         acked_events = summary.get("events", {}).get("acked_ok", 0)
         result = {
-            "scenario": scenario, "label": label, "transport": transport,
-            "event_ack": event_ack, "plan": plan,
+            "scenario": prepared["scenario"], "label": prepared["label"],
+            "transport": prepared["transport"], "event_ack": prepared["event_ack"],
+            "plan": plan,
             "mode": "closed" if plan[0] == "--window" else "open",
             "offered_requests_per_s": plan[1] if plan[0] == "--rate" else None,
             "events_per_s": measured.get("events_per_s", 0),
@@ -362,17 +383,23 @@ class Bench:
             "wall_s": round(wall, 2),
             "server_vm_hwm_kib": server_hwm,
             "server_exit": server_exit,
-            "loadgen_exit": loadgen.returncode,
+            "loadgen_exit": loadgen_exit,
             "errors": errors,
         }
-        log(f"{name}: {result['events_per_s']:.0f} events/s, p99 {lat.get('p99', 0):.0f} us, "
+        log(f"{prepared['name']}: {result['events_per_s']:.0f} events/s, "
+            f"p99 {lat.get('p99', 0):.0f} us, "
             f"server {result['server_cores']:.2f} cores, broker {result['broker_cores']:.2f}, "
             f"loadgen {result['loadgen_cores']:.2f}, others {result['other_cores']:.2f}; "
             f"{result['server_cpu_us_per_event'] or 0:.2f} us CPU/event; "
-            f"delivered {delivered} of {acked_events} acked; exit {loadgen.returncode}; "
+            f"delivered {delivered} of {acked_events} acked; exit {loadgen_exit}; "
             f"errors {errors or 'none'}")
         self.runs.append(result)
         return result
+
+    def run(self, scenario, label, transport, event_ack, plan):
+        """One loadgen run against a fresh server; returns the measurements,
+        also kept in self.runs."""
+        return self.measure([self.prepare(scenario, label, transport, event_ack, plan)])[0]
 
     def transport_scenario(self, scenario, title, transport, event_ack, fractions):
         peak = self.run(scenario, "max (closed loop)", transport, event_ack,
@@ -403,23 +430,31 @@ class Bench:
         return result
 
     def compare(self, baseline, rounds):
-        """Scenario 1 at its maximum, baseline and candidate in turn."""
+        """Scenario 1 at its maximum, baseline and candidate side by side:
+        both servers on the server core at once, their load generators on the
+        other, so whatever the machine's speed does, it does to both."""
         binaries = {"baseline": baseline, "candidate": self.args.raccoon}
-        results = {name: [] for name in binaries}
+        ratios = []
+        print("| round | baseline µs/event | candidate µs/event | candidate / baseline | "
+              "events/s baseline, candidate |")
+        print("|---|---:|---:|---:|---|")
         for round_number in range(1, rounds + 1):
+            prepared = []
             for name, binary in binaries.items():
                 self.raccoon = binary
-                run = self.run(1, f"{name} round {round_number}", "websocket", 1,
-                               ["--window", MAX_WINDOW])
-                results[name].append(run)
+                prepared.append(self.prepare(1, f"{name} round {round_number}", "websocket", 1,
+                                             ["--window", MAX_WINDOW]))
+            base, cand = self.measure(prepared)
+            b, c = base["server_cpu_us_per_event"], cand["server_cpu_us_per_event"]
+            if b and c:
+                ratios.append(c / b)
+                print(f"| {round_number} | {b:.3f} | {c:.3f} | {c / b:.3f} | "
+                      f"{base['events_per_s']:,.0f}, {cand['events_per_s']:,.0f} |", flush=True)
         self.raccoon = self.args.raccoon
-        print(f"| binary | server CPU µs/event (median of {rounds}) | min | events/s (median) |")
-        print("|---|---:|---:|---:|")
-        for name, runs in results.items():
-            cpu = [r["server_cpu_us_per_event"] for r in runs if r["server_cpu_us_per_event"]]
-            rates = [r["events_per_s"] for r in runs]
-            print(f"| {name} ({binaries[name]}) | {statistics.median(cpu):.2f} | "
-                  f"{min(cpu):.2f} | {statistics.median(rates):,.0f} |")
+        if ratios:
+            print(f"\ncandidate / baseline, median of {len(ratios)}: "
+                  f"**{statistics.median(ratios):.3f}** (range {min(ratios):.3f}-"
+                  f"{max(ratios):.3f}); baseline {baseline}, candidate {self.args.raccoon}")
 
     def suite(self):
         ramp = [0.5] if self.quick else [0.25, 0.5, 0.75, 0.9]
@@ -700,7 +735,7 @@ def main():
     parser.add_argument("--quick", action="store_true",
                         default=os.environ.get("BENCH_QUICK", "") not in ("", "0"))
     parser.add_argument("--compare", metavar="BASELINE",
-                        help="A/B: scenario 1 at max with BASELINE and --raccoon in turn")
+                        help="A/B: scenario 1 at max with BASELINE and --raccoon side by side")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     args.raccoon = os.path.abspath(args.raccoon)
