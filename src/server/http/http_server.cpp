@@ -24,7 +24,7 @@ struct http_server::state : std::enable_shared_from_this<http_server::state> {
 
     void do_accept() {
         acceptor.async_accept(
-            loops.next(),
+            connection_executor(loops.next().get_executor()),
             [self = shared_from_this()](boost::system::error_code error, connection_socket socket) {
                 if (error == net::error::operation_aborted || !self->acceptor.is_open()) return;
                 if (error) {

@@ -14,13 +14,14 @@
 
 #include "connection_table.hpp"
 #include "cors.hpp"
+#include "loop_executor.hpp"
 #include "pinger.hpp"
 
 namespace raccoon::server::http {
 
 // A connection's socket and stream are bound to its own loop of the io_pool,
-// which one thread runs: the concrete executor, not a strand.
-using connection_executor = boost::asio::io_context::executor_type;
+// which one thread runs: the loop's executor, not a strand.
+using connection_executor = loop_executor;
 using connection_socket =
     boost::asio::basic_stream_socket<boost::asio::ip::tcp, connection_executor>;
 using connection_stream = boost::beast::basic_stream<boost::asio::ip::tcp, connection_executor>;
