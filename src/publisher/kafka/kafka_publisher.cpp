@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 #include <raccoon/config/settings.hpp>
@@ -159,13 +160,14 @@ void kafka_publisher::serve_delivery_reports() {
 
 void kafka_publisher::watch_partitions() {
     pthread_setname_np(pthread_self(), "kafka-partitions");
-    // A topic the cluster does not know yet (the first produce creates it) is
-    // asked about again after this long.
-    constexpr auto retry_interval = std::chrono::seconds(1);
+    // A topic the cluster does not know (not yet created, or never: a client's
+    // made-up type with auto-creation off) is asked about again after 1 s,
+    // 2 s, 4 s ... up to the recount interval.
+    constexpr auto first_retry = std::chrono::seconds(1);
     constexpr int metadata_timeout_ms = 500;
     std::unique_lock lock(watch_mutex_);
     while (!stop_watching_) {
-        watch_wakeup_.wait_for(lock, retry_interval,
+        watch_wakeup_.wait_for(lock, first_retry,
                                [this] { return stop_watching_ || topic_added_; });
         topic_added_ = false;
         lock.unlock();
@@ -174,30 +176,39 @@ void kafka_publisher::watch_partitions() {
         {
             std::shared_lock topics(topics_mutex_);
             for (const auto& [name, kept] : topics_) {
-                if (kept->partitions.load(std::memory_order_relaxed) == 0 ||
-                    now - kept->counted_at >= partition_recount_interval) {
-                    due.push_back(kept.get());
-                }
+                if (now >= kept->next_count) due.push_back(kept.get());
             }
         }
         for (kept_topic* kept : due) {
-            const rd_kafka_metadata_t* metadata = nullptr;
-            if (rd_kafka_metadata(client_, 0, kept->handle, &metadata, metadata_timeout_ms) !=
-                RD_KAFKA_RESP_ERR_NO_ERROR) {
-                continue;
+            if (const std::int32_t count = count_partitions(kept->handle, metadata_timeout_ms);
+                count > 0) {
+                kept->partitions.store(count, std::memory_order_relaxed);
+                kept->failed_counts = 0;
+                kept->next_count = now + partition_recount_interval;
+            } else {
+                kept->next_count =
+                    now + std::min<std::chrono::steady_clock::duration>(
+                              first_retry * (1 << std::min(kept->failed_counts++, 6)),
+                              partition_recount_interval);
             }
-            if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                metadata->topics[0].partition_cnt > 0) {
-                kept->partitions.store(metadata->topics[0].partition_cnt,
-                                       std::memory_order_relaxed);
-                kept->counted_at = now;
-            }
-            rd_kafka_metadata_destroy(metadata);
             std::lock_guard stopping(watch_mutex_);
             if (stop_watching_) break;
         }
         lock.lock();
     }
+}
+
+std::int32_t kafka_publisher::count_partitions(rd_kafka_topic_t* topic, int timeout_ms) {
+    const rd_kafka_metadata_t* metadata = nullptr;
+    if (rd_kafka_metadata(client_, 0, topic, &metadata, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return 0;
+    }
+    const std::int32_t count =
+        metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+            ? metadata->topics[0].partition_cnt
+            : 0;
+    rd_kafka_metadata_destroy(metadata);
+    return count;
 }
 
 kafka_publisher::kept_topic* kafka_publisher::keep(const std::string& topic) {

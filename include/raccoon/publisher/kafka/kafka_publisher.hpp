@@ -57,12 +57,16 @@ class kafka_publisher final : public publisher {
         rd_kafka_topic_s* handle = nullptr;
         std::atomic<std::int32_t> partitions{0};
         std::atomic<std::uint32_t> runs{0};
-        // The watcher's own: when it last read the partition count.
-        std::chrono::steady_clock::time_point counted_at{};
+        // The watcher's own: when to read the count next, and how many reads
+        // in a row found none.
+        std::chrono::steady_clock::time_point next_count{};
+        int failed_counts = 0;
     };
 
     void serve_delivery_reports();
     void watch_partitions();
+    // The topic's partition count from a metadata request; 0 if it has none.
+    std::int32_t count_partitions(rd_kafka_topic_s* topic, int timeout_ms);
     // The topic's handle, made once: producing by name makes librdkafka look
     // the topic up under its client-wide write lock for every message.
     // nullptr once max_topic_handles topics are held (event types come from
