@@ -615,7 +615,8 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version):
         out.append("- one usable core: no pinning; server, load generator and broker share it")
     out.append(f"- Kafka {kafka_version}, single node (KRaft) from `scripts/kafka.sh`, on the "
                f"same machine; each run's topic has {PARTITIONS} partitions; the server's "
-               "producer settings are its defaults")
+               "producer settings are its defaults (`linger.ms` 1, librdkafka's 5 being what upstream "
+               "ships); the broker's JVM is the test one: 256-768 MB heap, serial collector")
     out.append("- on this development container another engineer may have been compiling on the "
                "same cores during the run: throughput and latency are noisy, server CPU "
                "µs/event is the figure least affected\n")
