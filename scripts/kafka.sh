@@ -14,6 +14,9 @@ kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here
 cache_dir=${RACCOON_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/raccoon}
 libs_dir="$cache_dir/kafka-$kafka_version/libs"
 start_timeout_s=${KAFKA_START_TIMEOUT_S:-90}
+# The broker's heap and collector: small and serial for the tests; the
+# benchmark passes Kafka's own (bench/run_benchmarks.py).
+broker_jvm_opts=${KAFKA_BROKER_JVM_OPTS:--Xms256m -Xmx768m -XX:+UseSerialGC}
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 
@@ -91,7 +94,8 @@ PROPERTIES
 
     local bootstrap
     bootstrap=$(cat "$dir/bootstrap")
-    nohup java -Xms256m -Xmx768m -XX:+UseSerialGC -Djava.awt.headless=true \
+    # shellcheck disable=SC2086 # the options are words
+    nohup java $broker_jvm_opts -Djava.awt.headless=true \
         -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
         -cp "$libs_dir/*" kafka.Kafka "$dir/server.properties" >>"$dir/kafka.log" 2>&1 </dev/null &
     echo $! >"$dir/kafka.pid"
