@@ -49,7 +49,9 @@ class kafka_publisher final : public publisher {
     // librdkafka chooses them.
     std::int32_t partitions_in_use(const std::string& topic);
 
-    static constexpr std::uint32_t runs_per_partition = 32;
+    // Long turns make big per-partition batches for librdkafka's broker
+    // thread: 256 cost 4-6% less server CPU than 32 on four partitions.
+    static constexpr std::uint32_t runs_per_partition = 256;
     static constexpr std::chrono::seconds partition_recount_interval{60};
 
  private:
