@@ -2,6 +2,7 @@
 
 #include <boost/asio/execution.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/query.hpp>
 #include <boost/asio/require.hpp>
 #include <type_traits>
@@ -12,8 +13,8 @@ namespace raccoon::server::http {
 // An io_context executor that does not count outstanding work. Beast and Asio
 // hold their I/O executor "tracked" for the life of every composed operation:
 // an atomic increment and decrement of the loop's work counter, the one other
-// threads' posts update too, several times per request and per ack (3% of
-// the server's CPU at full load). The loops need no such count: io_pool keeps
+// threads' posts update too, several times per request and per ack (about 3%
+// of the server's profile at full load). The loops need no such count: io_pool keeps
 // each running with a guard of its own and stops them itself. Every other
 // property is the io_context executor's.
 template <class Inner>
@@ -66,5 +67,11 @@ class basic_loop_executor {
 };
 
 using loop_executor = basic_loop_executor<boost::asio::io_context::executor_type>;
+
+// What Beast's and Asio's work guards ask for is the executor itself, untracked.
+static_assert(
+    std::is_same_v<decltype(boost::asio::prefer(std::declval<loop_executor>(),
+                                                boost::asio::execution::outstanding_work.tracked)),
+                   loop_executor>);
 
 }  // namespace raccoon::server::http
