@@ -219,13 +219,12 @@ std::size_t varint_size(std::uint64_t value) {
 // 16 for ten events). A malformed body ends the count; the parse refuses it.
 std::size_t count_events(std::string_view body) {
     std::size_t events = 0;
-    wire_reader reader(body);
-    while (!reader.at_end()) {
-        std::uint32_t field;
-        std::uint32_t type;
-        if (!reader.read_tag(field, type) || !reader.skip_field(field, type, 0)) break;
-        if (field == 3 && type == length_delimited) ++events;
-    }
+    read_fields(
+        body, 0,
+        [&events](wire_reader&, std::uint32_t field, std::uint32_t type) -> std::optional<bool> {
+            if (field == 3 && type == length_delimited) ++events;
+            return std::nullopt;  // skipped, as every field is here
+        });
     return events;
 }
 

@@ -155,6 +155,23 @@ TEST(protobuf_wire_request, agrees_with_libprotobuf_on_wire_edge_cases) {
     for (const auto& body : cases) expect_same_as_libprotobuf(body);
 }
 
+TEST(protobuf_wire_request, allocates_the_events_once) {
+    // Ten events with unknown fields and a group between them: the vector is
+    // sized from a first pass over the tags, not grown event by event.
+    pb::SendEventRequest request;
+    request.set_req_guid("guid");
+    for (int i = 0; i < 10; ++i) {
+        auto* e = request.add_events();
+        e->set_type("click");
+        e->set_event_bytes(std::string(200, static_cast<char>(i)));
+    }
+    const std::string body = "\x28\x07"s + request.SerializeAsString() + "\x23\x08\x01\x24"s;
+    auto parsed = parse_send_event_request(body);
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ((*parsed)->events.size(), 10u);
+    EXPECT_EQ((*parsed)->events.capacity(), 10u);
+}
+
 TEST(protobuf_wire_response, is_what_libprotobuf_writes) {
     const std::optional<std::string> guids[] = {std::nullopt, "", "3f1c2a9e-guid",
                                                 std::string(200, 'g')};
