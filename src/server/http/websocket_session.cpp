@@ -31,7 +31,10 @@ constexpr std::size_t kept_queued_writes = 8;
 websocket_session::websocket_session(connection_stream&& stream,
                                      std::shared_ptr<server_context> context,
                                      core::connection_identity identity)
-    : ws_(std::move(stream)), context_(std::move(context)), identity_(std::move(identity)) {}
+    : ws_(std::move(stream)),
+      context_(std::move(context)),
+      identity_(std::move(identity)),
+      send_deadline_(ws_.get_executor()) {}
 
 websocket_session::~websocket_session() {
     context_->remove_connection(this);
@@ -120,11 +123,6 @@ void websocket_session::refuse(codec::response_code code, std::string reason) {
 void websocket_session::do_read() {
     if (closing_ || waiting_for_room_) return;
     // A read waits as long as the peer likes (the pinger judges liveness).
-    // start_send() with no read pending (an ack written from on_read, or while
-    // reading waited for room) armed the read timer too, and end_send() cannot
-    // disarm it once this read is pending: left armed, it would drop an idle
-    // peer one write wait later. A write under way keeps its own deadline.
-    beast::get_lowest_layer(ws_).expires_never();
     ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code error, std::size_t) {
         self->on_read(error);
     });
@@ -266,7 +264,7 @@ void websocket_session::on_write(beast::error_code error) {
     writing_ = false;
     end_send();
     if (error) {
-        // Includes a write stalled past SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS.
+        // Includes a write aborted by its deadline (arm_send_deadline()).
         closed_ = true;
         return abort();
     }
@@ -301,14 +299,35 @@ void websocket_session::ping_if_alive() {
 }
 
 void websocket_session::start_send() {
-    if (sends_in_progress_++ == 0) {
-        beast::get_lowest_layer(ws_).expires_after(
-            context_->settings.websocket_write_wait_interval);
-    }
+    if (sends_in_progress_++ > 0) return;
+    // Nearly every ack fits in the socket at once: its completion is queued
+    // on this loop before the check below. Only a send still under way when
+    // the check runs gets a deadline, rather than every send arming and
+    // cancelling the stream's timers.
+    net::post(ws_.get_executor(), [self = shared_from_this(), send = ++sends_started_] {
+        self->arm_send_deadline(send);
+    });
+}
+
+void websocket_session::arm_send_deadline(std::uint64_t send) {
+    if (closed_ || sends_in_progress_ == 0 || send != sends_started_) return;
+    send_deadline_armed_ = true;
+    send_deadline_.expires_after(context_->settings.websocket_write_wait_interval);
+    send_deadline_.async_wait([self = shared_from_this(), send](beast::error_code error) {
+        if (error || self->closed_ || self->sends_in_progress_ == 0 ||
+            send != self->sends_started_) {
+            return;
+        }
+        spdlog::debug("websocket {}: a write stalled for {} ms, closing", self->identity_.id,
+                      self->context_->settings.websocket_write_wait_interval.count());
+        self->abort();
+    });
 }
 
 void websocket_session::end_send() {
-    if (--sends_in_progress_ == 0 && !closed_) beast::get_lowest_layer(ws_).expires_never();
+    if (--sends_in_progress_ > 0 || !send_deadline_armed_) return;
+    send_deadline_armed_ = false;
+    send_deadline_.cancel();
 }
 
 void websocket_session::shutdown() {

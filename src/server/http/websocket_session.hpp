@@ -1,8 +1,11 @@
 #pragma once
 
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <cstdint>
 #include <list>
 #include <memory>
 #include <raccoon/codec/codec.hpp>
@@ -58,6 +61,7 @@ class websocket_session : public connection,
     void on_write(boost::beast::error_code error);
     void ping_if_alive();
     void start_send();
+    void arm_send_deadline(std::uint64_t send);
     void end_send();
     void close_when_done();
     void close(boost::beast::websocket::close_reason reason);
@@ -77,9 +81,18 @@ class websocket_session : public connection,
     core::clock::time_point last_heard_;
     core::clock::time_point admitted_at_;
     bool ping_in_flight_ = false;
-    // Writes and pings under way; the write deadline is armed only while
-    // there is one, or it would cut the next idle read short.
+    // Writes and pings under way. SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS
+    // bounds how long they may stay so; the deadline is armed only for a send
+    // the socket did not take at once (see start_send()).
     int sends_in_progress_ = 0;
+    // Counts the times sends_in_progress_ left 0: which stretch of sending a
+    // deadline belongs to.
+    std::uint64_t sends_started_ = 0;
+    bool send_deadline_armed_ = false;
+    boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+                                      boost::asio::wait_traits<std::chrono::steady_clock>,
+                                      connection_executor>
+        send_deadline_;
 
     // The batch waiting for room in the channel; reading stops meanwhile.
     std::unique_ptr<core::batch> waiting_for_room_;
