@@ -23,7 +23,13 @@ void batch::report_delivery(std::error_code error, std::string_view detail) {
             result_.detail = detail;
         }
     }
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) complete();
+    count_down(1);
+}
+
+void batch::report_deliveries(std::size_t count) { count_down(count); }
+
+void batch::count_down(std::size_t reports) {
+    if (pending_.fetch_sub(reports, std::memory_order_acq_rel) == reports) complete();
 }
 
 void batch::complete() {

@@ -67,8 +67,11 @@ class batch {
     // Reports one event's delivery, from any thread. The first error is the
     // batch's result; the last report completes and deletes the batch.
     void report_delivery(std::error_code error, std::string_view detail);
+    // Reports `count` events delivered at once, as many report_delivery({}, {}).
+    void report_deliveries(std::size_t count);
 
  private:
+    void count_down(std::size_t reports);
     void complete();
 
     completion on_complete_;

@@ -10,6 +10,7 @@
 #include <raccoon/metrics/catalog.hpp>
 #include <raccoon/publisher/kafka/kafka_publisher.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace raccoon::publisher::kafka {
@@ -41,17 +42,42 @@ bool is_unknown_topic(rd_kafka_resp_err_t error) {
            error == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
 }
 
+// Delivery reports come in runs: the events of one batch one after another,
+// mostly of one type. A run of deliveries is counted and reported to its
+// batch at once, when a report of another batch or type comes or the thread's
+// rd_kafka_poll() returns (end_delivered_run()). Until then the batch waits
+// for the run's events, so it is alive.
+struct delivered_run {
+    core::event* first = nullptr;  // names the run's batch and type
+    std::uint64_t count = 0;
+};
+thread_local delivered_run current_run;
+
+void end_delivered_run() {
+    if (current_run.count == 0) return;
+    const core::event& first = *current_run.first;
+    const std::uint64_t count = std::exchange(current_run.count, 0);
+    metrics::global()
+        .kafka_messages_delivered_total.with({"true", first.owner->identity.group, first.type})
+        .add(count);
+    first.owner->report_deliveries(count);  // may delete the batch
+}
+
 // Counts one event's outcome, then reports it to its batch, which may be
 // deleted by that report.
 void report(core::event& e, std::string_view topic, rd_kafka_resp_err_t error,
             std::string_view detail) {
-    auto& m = metrics::global();
-    const std::string& group = e.owner->identity.group;
     if (error == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        m.kafka_messages_delivered_total.with({"true", group, e.type}).add();
-        e.owner->report_delivery({}, {});
+        if (current_run.count > 0 &&
+            (current_run.first->owner != e.owner || current_run.first->type != e.type)) {
+            end_delivered_run();
+        }
+        if (current_run.count++ == 0) current_run.first = &e;
         return;
     }
+    end_delivered_run();
+    auto& m = metrics::global();
+    const std::string& group = e.owner->identity.group;
     m.kafka_messages_delivered_total.with({"false", group, e.type}).add();
     m.kafka_messages_undelivered_total.with({"false", group, e.type}).add();
     if (is_unknown_topic(error)) {
@@ -152,10 +178,16 @@ kafka_publisher::~kafka_publisher() {
 
 void kafka_publisher::serve_delivery_reports() {
     pthread_setname_np(pthread_self(), "kafka-delivery");
-    while (!stop_polling_.load(std::memory_order_relaxed)) rd_kafka_poll(client_, 100);
+    while (!stop_polling_.load(std::memory_order_relaxed)) serve_reports(100);
     // Serve whatever reports the last flush left queued.
-    while (rd_kafka_poll(client_, 0) > 0) {
+    while (serve_reports(0) > 0) {
     }
+}
+
+int kafka_publisher::serve_reports(int timeout_ms) {
+    const int served = rd_kafka_poll(client_, timeout_ms);
+    end_delivered_run();
+    return served;
 }
 
 void kafka_publisher::watch_partitions() {
@@ -324,18 +356,21 @@ void kafka_publisher::produce_run(const std::string& topic, std::span<rd_kafka_m
             partition = RD_KAFKA_PARTITION_UA;
             continue;
         }
-        if (!run.empty()) rd_kafka_poll(client_, 10);
+        if (!run.empty()) serve_reports(10);
     }
     if (handle_for_this_run) rd_kafka_topic_destroy(handle);
 }
 
 std::size_t kafka_publisher::flush(std::chrono::milliseconds timeout) {
+    // rd_kafka_flush() serves reports on this thread too.
     rd_kafka_flush(client_, static_cast<int>(timeout.count()));
+    end_delivered_run();
     const int left = rd_kafka_outq_len(client_);
     if (left > 0) {
         stop_waiting();
         rd_kafka_purge(client_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_flush(client_, 1000);
+        end_delivered_run();
         spdlog::error("kafka: {} messages were not delivered before shutdown", left);
     }
     return left > 0 ? static_cast<std::size_t>(left) : 0;

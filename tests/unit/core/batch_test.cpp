@@ -117,6 +117,17 @@ TEST(batch, zero_events_complete_at_once) {
     EXPECT_TRUE(record->result.ok());
 }
 
+TEST(batch, reports_of_several_deliveries_at_once_count_each_event) {
+    auto record = std::make_shared<recorded>();
+    batch* owned = batch::start_delivery(make_batch(6, record));
+    owned->report_deliveries(2);
+    owned->report_delivery(make_error_code(errc::publish_failed), "refused");
+    EXPECT_EQ(calls(record), 0);
+    owned->report_deliveries(3);
+    EXPECT_EQ(calls(record), 1);
+    EXPECT_EQ(record->result.error, errc::publish_failed);
+}
+
 TEST(batch, is_deleted_after_its_last_report) {
     // The completion holds `token`; deleting the batch destroys the completion.
     auto token = std::make_shared<int>(0);

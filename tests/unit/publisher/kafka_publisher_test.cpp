@@ -11,10 +11,12 @@
 #include <raccoon/config/settings.hpp>
 #include <raccoon/core/batch.hpp>
 #include <raccoon/core/error.hpp>
+#include <raccoon/metrics/catalog.hpp>
 #include <raccoon/publisher/kafka/kafka_publisher.hpp>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -193,6 +195,40 @@ TEST(kafka_publisher, delivers_every_event_and_completes_the_batch_ok) {
     std::multiset<std::string> expected;
     for (int i = 0; i < 50; ++i) expected.insert("ok-" + std::to_string(i));
     EXPECT_EQ(cluster.read(topic, 3, expected.size()), expected);
+}
+
+TEST(kafka_publisher, counts_every_delivered_event_by_group_and_type) {
+    mock_cluster cluster;
+    const std::string topic = "clickstream-tally-log";
+    cluster.create_topic(topic, 1);
+    kafka_publisher publisher(quiet({{"bootstrap.servers", cluster.bootstrap()}}));
+    auto& delivered = metrics::global().kafka_messages_delivered_total;
+    auto count = [&](std::string_view group, std::string_view type) {
+        return delivered.with({"true", group, type}).value();
+    };
+    const auto clicks_before = count("tally-a", "click");
+    const auto views_before = count("tally-a", "view");
+    const auto other_group_before = count("tally-b", "click");
+
+    // Runs of one type, of one batch, and batches of two groups, interleaved.
+    const std::vector<std::string_view> types = {"click", "click", "view", "click", "view"};
+    std::vector<completion_probe> probes(6);
+    for (std::size_t i = 0; i < probes.size(); ++i) {
+        auto b = make_batch(topic, types.size(), "tally" + std::to_string(i), probes[i]);
+        for (std::size_t e = 0; e < types.size(); ++e) b->events[e].type = types[e];
+        b->identity.group = i % 2 == 0 ? "tally-a" : "tally-b";
+        publisher.publish(std::move(b));
+    }
+    for (auto& probe : probes) {
+        auto result = probe.wait();
+        ASSERT_TRUE(result.has_value()) << "a batch never completed";
+        EXPECT_TRUE(result->ok()) << result->detail;
+    }
+    // A batch completes with its last report, once its events are counted.
+    EXPECT_EQ(count("tally-a", "click") - clicks_before, 9u);
+    EXPECT_EQ(count("tally-a", "view") - views_before, 6u);
+    EXPECT_EQ(count("tally-b", "click") - other_group_before, 9u);
+    EXPECT_EQ(publisher.flush(5s), 0u);
 }
 
 TEST(kafka_publisher, concurrent_publishers_complete_every_batch_once) {

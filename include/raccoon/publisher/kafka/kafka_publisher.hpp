@@ -66,6 +66,8 @@ class kafka_publisher final : public publisher {
     };
 
     void serve_delivery_reports();
+    // rd_kafka_poll(), then reports the run of deliveries it left counted.
+    int serve_reports(int timeout_ms);
     void watch_partitions();
     // The topic's partition count from a metadata request; 0 if it has none.
     std::int32_t count_partitions(rd_kafka_topic_s* topic, int timeout_ms);
