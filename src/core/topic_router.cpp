@@ -23,12 +23,18 @@ std::string topic_router::format(std::string_view type) const {
 }
 
 const std::string& topic_router::topic_for(std::string_view type) {
-    if (auto found = topics_.find(type); found != topics_.end()) return found->second;
-    return topics_.emplace(std::string(type), format(type)).first->second;
+    // A batch's events mostly share their type: a comparison, not a hash lookup.
+    if (last_ != nullptr && last_->first == type) return last_->second;
+    auto found = topics_.find(type);
+    if (found == topics_.end()) found = topics_.emplace(std::string(type), format(type)).first;
+    last_ = &*found;
+    return found->second;
 }
 
 void topic_router::begin_batch() {
-    if (topics_.size() >= max_cached_types_) topics_.clear();
+    if (topics_.size() < max_cached_types_) return;
+    topics_.clear();
+    last_ = nullptr;
 }
 
 }  // namespace raccoon::core

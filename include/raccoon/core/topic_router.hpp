@@ -38,6 +38,8 @@ class topic_router {
     bool has_placeholder_;
     std::size_t max_cached_types_;
     std::unordered_map<std::string, std::string, string_hash, std::equal_to<>> topics_;
+    // The entry topic_for() answered last; the map's nodes never move.
+    const std::pair<const std::string, std::string>* last_ = nullptr;
 };
 
 }  // namespace raccoon::core

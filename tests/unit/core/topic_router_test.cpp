@@ -43,6 +43,14 @@ TEST(topic_router, repeated_type_returns_the_cached_topic) {
     EXPECT_EQ(router.cached_types(), 1u);
 }
 
+TEST(topic_router, alternating_types_each_get_their_own_topic) {
+    topic_router router("p-%s");
+    for (std::string_view type : {"a", "b", "b", "a", "a", "b", "", "a"}) {
+        EXPECT_EQ(router.topic_for(type), router.format(type)) << type;
+    }
+    EXPECT_EQ(router.cached_types(), 3u);
+}
+
 TEST(topic_router, references_stay_valid_within_a_batch) {
     topic_router router("p-%s", 4);
     router.begin_batch();
