@@ -23,13 +23,11 @@ void batch::report_delivery(std::error_code error, std::string_view detail) {
             result_.detail = detail;
         }
     }
-    count_down(1);
+    report_deliveries(1);
 }
 
-void batch::report_deliveries(std::size_t count) { count_down(count); }
-
-void batch::count_down(std::size_t reports) {
-    if (pending_.fetch_sub(reports, std::memory_order_acq_rel) == reports) complete();
+void batch::report_deliveries(std::size_t count) {
+    if (pending_.fetch_sub(count, std::memory_order_acq_rel) == count) complete();
 }
 
 void batch::complete() {

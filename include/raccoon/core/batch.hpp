@@ -71,7 +71,6 @@ class batch {
     void report_deliveries(std::size_t count);
 
  private:
-    void count_down(std::size_t reports);
     void complete();
 
     completion on_complete_;

@@ -11,6 +11,9 @@ namespace raccoon::core {
 class topic_router {
  public:
     explicit topic_router(std::string pattern, std::size_t max_cached_types = 4096);
+    // Not copied: the entry found last points into this router's own cache.
+    topic_router(const topic_router&) = delete;
+    topic_router& operator=(const topic_router&) = delete;
 
     // The topic of `type`. The reference stays valid until begin_batch().
     const std::string& topic_for(std::string_view type);

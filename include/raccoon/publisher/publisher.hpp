@@ -14,7 +14,8 @@ class publisher {
     virtual ~publisher() = default;
 
     // Publishes every event of the batch to its event.topic. Each event's
-    // outcome reaches the batch through report_delivery(), on any thread.
+    // outcome reaches the batch through report_delivery() (or, for several
+    // delivered at once, report_deliveries()), on any thread.
     // Called by several workers at once. Never drops an event: while the
     // client's queue is full it waits, until stop_waiting().
     virtual void publish(std::unique_ptr<core::batch> batch) = 0;

@@ -45,8 +45,8 @@ bool is_unknown_topic(rd_kafka_resp_err_t error) {
 // Delivery reports come in runs: the events of one batch one after another,
 // mostly of one type. A run of deliveries is counted and reported to its
 // batch at once, when a report of another batch or type comes or the thread's
-// rd_kafka_poll() returns (end_delivered_run()). Until then the batch waits
-// for the run's events, so it is alive.
+// rd_kafka_poll() or rd_kafka_flush() returns (end_delivered_run()). Until
+// then the batch waits for the run's events, so it is alive.
 struct delivered_run {
     core::event* first = nullptr;  // names the run's batch and type
     std::uint64_t count = 0;
@@ -63,18 +63,19 @@ void end_delivered_run() {
     first.owner->report_deliveries(count);  // may delete the batch
 }
 
-// Counts one event's outcome, then reports it to its batch, which may be
-// deleted by that report.
-void report(core::event& e, std::string_view topic, rd_kafka_resp_err_t error,
-            std::string_view detail) {
-    if (error == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (current_run.count > 0 &&
-            (current_run.first->owner != e.owner || current_run.first->type != e.type)) {
-            end_delivered_run();
-        }
-        if (current_run.count++ == 0) current_run.first = &e;
-        return;
+// Only from a delivery report, on a thread that ends its run after polling.
+void report_delivered(core::event& e) {
+    if (current_run.count > 0 &&
+        (current_run.first->owner != e.owner || current_run.first->type != e.type)) {
+        end_delivered_run();
     }
+    if (current_run.count++ == 0) current_run.first = &e;
+}
+
+// Counts one event's failure, then reports it to its batch, which may be
+// deleted by that report.
+void report_failed(core::event& e, std::string_view topic, rd_kafka_resp_err_t error,
+                   std::string_view detail) {
     end_delivered_run();
     auto& m = metrics::global();
     const std::string& group = e.owner->identity.group;
@@ -88,13 +89,11 @@ void report(core::event& e, std::string_view topic, rd_kafka_resp_err_t error,
 
 void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
     auto* e = static_cast<core::event*>(message->_private);
+    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) return report_delivered(*e);
     // The event's topic pointer is the worker's, valid only during publish().
     const char* topic = message->rkt != nullptr ? rd_kafka_topic_name(message->rkt) : "";
-    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        report(*e, topic, message->err, {});
-    } else {
-        report(*e, topic, message->err, describe(message->err, rd_kafka_message_status(message)));
-    }
+    report_failed(*e, topic, message->err,
+                  describe(message->err, rd_kafka_message_status(message)));
 }
 
 // librdkafka's statistics (every PUBLISHER_KAFKA_CLIENT_STATISTICS_INTERVAL_MS),
@@ -318,8 +317,8 @@ void kafka_publisher::produce_run(const std::string& topic, std::span<rd_kafka_m
     if (handle == nullptr) {
         const rd_kafka_resp_err_t error = rd_kafka_last_error();
         for (auto& message : run) {
-            report(*static_cast<core::event*>(message._private), topic, error,
-                   rd_kafka_err2str(error));
+            report_failed(*static_cast<core::event*>(message._private), topic, error,
+                          rd_kafka_err2str(error));
         }
         return;
     }
@@ -347,8 +346,8 @@ void kafka_publisher::produce_run(const std::string& topic, std::span<rd_kafka_m
                 run[retried++] = message;
                 continue;
             }
-            report(*static_cast<core::event*>(message._private), topic, message.err,
-                   rd_kafka_err2str(message.err));
+            report_failed(*static_cast<core::event*>(message._private), topic, message.err,
+                          rd_kafka_err2str(message.err));
         }
         run = run.first(retried);
         if (partition_gone) {

@@ -253,11 +253,11 @@ void websocket_session::do_write() {
     writing_ = true;
     auto& next = writes_[next_write_];
     ws_.text(next.text);
-    start_send();
     ws_.async_write(net::buffer(next.payload),
                     [self = shared_from_this()](beast::error_code error, std::size_t) {
                         self->on_write(error);
                     });
+    start_send();
 }
 
 void websocket_session::on_write(beast::error_code error) {
@@ -289,35 +289,35 @@ void websocket_session::ping_if_alive() {
     }
     if (ping_in_flight_) return;
     ping_in_flight_ = true;
-    start_send();
     ws_.async_ping({}, [self = shared_from_this()](beast::error_code error) {
         self->end_send();
         if (!error) return;
         metrics::global().server_ping_failure_total.with({self->identity_.group}).add();
         self->abort();
     });
+    start_send();
 }
 
 void websocket_session::start_send() {
     if (sends_in_progress_++ > 0) return;
-    // Nearly every ack fits in the socket at once: its completion is queued
-    // on this loop before the check below. Only a send still under way when
-    // the check runs gets a deadline, rather than every send arming and
-    // cancelling the stream's timers.
+    // Called right after the send started. Nearly every ack fits in the
+    // socket at once, and Asio then queues its completion on this loop as the
+    // send starts (never running it inline): ahead of the check posted here.
+    // Only a send still under way when the check runs gets a deadline, rather
+    // than every send arming and cancelling the stream's timers.
     net::post(ws_.get_executor(), [self = shared_from_this(), send = ++sends_started_] {
         self->arm_send_deadline(send);
     });
 }
 
 void websocket_session::arm_send_deadline(std::uint64_t send) {
-    if (closed_ || sends_in_progress_ == 0 || send != sends_started_) return;
+    // Not skipped once closed_: a peer that half-closed (a read error) or a
+    // close waiting behind a ping may leave a send stalled on an open socket.
+    if (sends_in_progress_ == 0 || send != sends_started_) return;
     send_deadline_armed_ = true;
     send_deadline_.expires_after(context_->settings.websocket_write_wait_interval);
     send_deadline_.async_wait([self = shared_from_this(), send](beast::error_code error) {
-        if (error || self->closed_ || self->sends_in_progress_ == 0 ||
-            send != self->sends_started_) {
-            return;
-        }
+        if (error || self->sends_in_progress_ == 0 || send != self->sends_started_) return;
         spdlog::debug("websocket {}: a write stalled for {} ms, closing", self->identity_.id,
                       self->context_->settings.websocket_write_wait_interval.count());
         self->abort();

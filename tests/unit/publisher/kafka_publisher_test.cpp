@@ -231,6 +231,24 @@ TEST(kafka_publisher, counts_every_delivered_event_by_group_and_type) {
     EXPECT_EQ(publisher.flush(5s), 0u);
 }
 
+TEST(kafka_publisher, a_flush_that_serves_the_reports_completes_their_batches) {
+    mock_cluster cluster;
+    const std::string topic = "clickstream-flushed-log";
+    cluster.create_topic(topic, 1);
+    kafka_publisher publisher(quiet({{"bootstrap.servers", cluster.bootstrap()}}));
+    // flush() serves delivery reports on its own thread too, racing the
+    // delivery thread: whichever serves a batch's reports must complete it by
+    // the time it returns.
+    for (int round = 0; round < 20; ++round) {
+        completion_probe probe;
+        publisher.publish(make_batch(topic, 5, "flushed" + std::to_string(round), probe));
+        ASSERT_EQ(publisher.flush(5s), 0u);
+        auto result = probe.wait(std::chrono::milliseconds(200));
+        ASSERT_TRUE(result.has_value()) << "round " << round << ": flushed but not completed";
+        EXPECT_TRUE(result->ok()) << result->detail;
+    }
+}
+
 TEST(kafka_publisher, concurrent_publishers_complete_every_batch_once) {
     constexpr int threads = 4;
     constexpr int batches_per_thread = 50;

@@ -21,8 +21,9 @@ struct rd_kafka_message_s;
 namespace raccoon::publisher::kafka {
 
 // Publishes to Kafka through librdkafka: asynchronous produce without copying
-// the event bytes, and one thread serving delivery reports, each of which
-// counts down the event's batch. librdkafka names its own threads rdk:*.
+// the event bytes, and one thread serving delivery reports, which count down
+// the events' batches (a run of one batch's deliveries at once). librdkafka
+// names its own threads rdk:*.
 //
 // A run of a batch's events to one topic goes to one partition, which turns
 // to the next every runs_per_partition runs: the events are keyless, so any
