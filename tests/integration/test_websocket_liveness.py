@@ -219,6 +219,40 @@ def test_idle_after_an_ack_does_not_time_out(raccoon, kafka):
     run_async(main(), 60)
 
 
+# Well under Beast's suggested handshake timeout (30 s), which would otherwise
+# bound the close.
+CLOSE_WRITE_WAIT_MS = 300
+CLOSE_BOUND_S = 5.0
+
+
+def test_peer_that_never_answers_the_close_is_dropped_within_the_write_wait(raccoon, kafka):
+    """A close handshake the peer never answers (here a refused duplicate that
+    reads nothing) ends at SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS, and the
+    first connection of that id keeps being served."""
+    server = raccoon.start(env={"SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS": CLOSE_WRITE_WAIT_MS})
+    kafka.ensure_topics([server.topic("ws")])
+    user = uid("dup")
+
+    async def main():
+        first = await ws_connect(server, user)
+        try:
+            await ws_send_ok(first, "proto")
+            duplicate = RawWebSocket(server, user)
+            try:
+                closed_after = duplicate.peer_closed(CLOSE_BOUND_S)
+            finally:
+                duplicate.close()
+            await ws_send_ok(first, "json")
+            return closed_after
+        finally:
+            await first.close()
+
+    closed_after = run_async(main(), 60)
+    assert closed_after is not None, (
+        f"the refused connection was still open {CLOSE_BOUND_S} s after its close frame")
+    print(f"refused peer dropped after {closed_after:.3f} s")
+
+
 # --------------------------------------------------------------------------
 # A client that never reads its acks.
 

@@ -154,8 +154,9 @@ void http_session::handle_upgrade(const request& req) {
         return refuse(beast_http::status::forbidden, "origin not allowed");
     }
     busy_ = false;
-    // The WebSocket takes the connection over; this session ends with this handler.
-    std::make_shared<websocket_session>(std::move(stream_), context_, identity_of(req))
+    // The WebSocket takes the socket over, without this session's timers (it
+    // times its own sends); this session ends with this handler.
+    std::make_shared<websocket_session>(stream_.release_socket(), context_, identity_of(req))
         ->start(parser_->release());
 }
 

@@ -28,10 +28,10 @@ constexpr std::size_t kept_queued_writes = 8;
 
 }  // namespace
 
-websocket_session::websocket_session(connection_stream&& stream,
+websocket_session::websocket_session(connection_socket&& socket,
                                      std::shared_ptr<server_context> context,
                                      core::connection_identity identity)
-    : ws_(std::move(stream)),
+    : ws_(std::move(socket)),
       context_(std::move(context)),
       identity_(std::move(identity)),
       send_deadline_(ws_.get_executor()) {}
@@ -58,10 +58,12 @@ void websocket_session::release() {
 
 void websocket_session::start(upgrade_request request) {
     const auto& settings = context_->settings;
-    beast::get_lowest_layer(ws_).expires_never();
-    // Liveness is ours (the pinger), not Beast's idle timer.
+    // Liveness is ours (the pinger), not Beast's idle timer. Beast's handshake
+    // timer bounds what is left to it: writing the upgrade's answer and the
+    // close handshake.
     websocket::stream_base::timeout timeout =
         websocket::stream_base::timeout::suggested(beast::role_type::server);
+    timeout.handshake_timeout = settings.websocket_write_wait_interval;
     timeout.idle_timeout = websocket::stream_base::none();
     timeout.keep_alive_pings = false;
     ws_.set_option(timeout);
@@ -346,11 +348,10 @@ void websocket_session::close_when_done() {
 
 void websocket_session::close(websocket::close_reason reason) {
     closed_ = true;
-    beast::get_lowest_layer(ws_).expires_after(context_->settings.websocket_write_wait_interval);
     ws_.async_close(reason, [self = shared_from_this()](beast::error_code error) {
         if (error) metrics::global().conn_close_err_count.with({}).add();
         beast::error_code ignored;
-        beast::get_lowest_layer(self->ws_).socket().close(ignored);
+        self->ws_.next_layer().close(ignored);
         self->release();
     });
 }
@@ -359,8 +360,8 @@ void websocket_session::abort() {
     closed_ = true;
     release();
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    ws_.next_layer().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    ws_.next_layer().close(ignored);
 }
 
 }  // namespace raccoon::server::http

@@ -30,7 +30,7 @@ class websocket_session : public connection,
  public:
     using upgrade_request = boost::beast::http::request<boost::beast::http::string_body>;
 
-    websocket_session(connection_stream&& stream, std::shared_ptr<server_context> context,
+    websocket_session(connection_socket&& socket, std::shared_ptr<server_context> context,
                       core::connection_identity identity);
     ~websocket_session() override;
 
@@ -70,7 +70,7 @@ class websocket_session : public connection,
     // destructor.
     void release();
 
-    boost::beast::websocket::stream<connection_stream> ws_;
+    boost::beast::websocket::stream<connection_socket> ws_;
     boost::beast::flat_buffer buffer_;
     std::shared_ptr<server_context> context_;
     core::connection_identity identity_;
