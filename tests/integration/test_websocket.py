@@ -25,8 +25,10 @@ from conftest import (
     CODE_MAX_USER_LIMIT_REACHED,
     HOST,
     OP_BINARY,
+    OP_CLOSE,
     OP_PING,
     OP_PONG,
+    OP_TEXT,
     RawWebSocket,
     assert_arrived_once,
     assert_success,
@@ -644,3 +646,54 @@ def test_ten_megabyte_frame_is_closed_with_1009(server):
 
     run_async(main(), 60)
     assert server.running()
+
+
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_BAD_PAYLOAD = 1007
+
+
+@pytest.mark.parametrize(
+    "breach, frame, code",
+    [
+        ("unmasked", ws_frame(OP_BINARY, b"\x0a\x00", mask=False), CLOSE_PROTOCOL_ERROR),
+        ("reserved bit", bytes([0xC2]) + ws_frame(OP_BINARY, b"x")[1:], CLOSE_PROTOCOL_ERROR),
+        ("unknown opcode", ws_frame(0x3, b"x"), CLOSE_PROTOCOL_ERROR),
+        ("continuation first", ws_frame(0x0, b"x"), CLOSE_PROTOCOL_ERROR),
+        ("long ping", ws_frame(OP_PING, b"p" * 126), CLOSE_PROTOCOL_ERROR),
+        ("text not utf-8", ws_frame(OP_TEXT, b'{"a":"\xff"}'), CLOSE_BAD_PAYLOAD),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_a_protocol_breach_is_closed_with_its_code_and_others_keep_being_served(
+        server, breach, frame, code):
+    async def main():
+        bystander = await ws_connect(server, uid("by"))
+        try:
+            raw = RawWebSocket(server, uid("breach"))
+            try:
+                raw.sock.sendall(frame)
+                frames, closed = raw.read_all(timeout=5.0)
+            finally:
+                raw.close()
+            closes = [payload for op, payload in frames if op == OP_CLOSE]
+            assert closes, f"{breach}: no close frame, got {frames}"
+            assert int.from_bytes(closes[0][:2], "big") == code, (breach, closes[0])
+            assert closed, f"{breach}: the connection stayed open after the close frame"
+            await ws_send_ok(bystander, "proto")
+        finally:
+            await bystander.close()
+
+    run_async(main(), 30)
+    assert server.running()
+
+
+def test_a_client_close_is_answered_with_its_code_then_the_connection_ends(server):
+    raw = RawWebSocket(server, uid("closer"))
+    try:
+        raw.sock.sendall(ws_frame(OP_CLOSE, (4000).to_bytes(2, "big") + b"bye"))
+        frames, closed = raw.read_all(timeout=5.0)
+    finally:
+        raw.close()
+    assert [op for op, _ in frames] == [OP_CLOSE], frames
+    assert int.from_bytes(frames[0][1][:2], "big") == 4000, frames
+    assert closed, "the server kept the connection open after the close handshake"

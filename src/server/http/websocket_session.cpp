@@ -2,8 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
 #include <raccoon/core/batch_metrics.hpp>
 #include <raccoon/core/error.hpp>
 #include <raccoon/core/request_error_log.hpp>
@@ -14,27 +17,28 @@ namespace raccoon::server::http {
 namespace beast = boost::beast;
 namespace websocket = boost::beast::websocket;
 namespace net = boost::asio;
+namespace frames = websocket_frames;
 
 namespace {
 
 // How many delivered req_guids a connection remembers for dedup; older ones
 // are forgotten first, which bounds the memory a long-lived connection holds.
 constexpr std::size_t remembered_guids = 1024;
-// What an emptied connection keeps for its next message and acks: enough for
-// the usual request and a few pipelined acks, so a busy connection does not
-// free and allocate them again per message.
-constexpr std::size_t kept_buffer_bytes = 4096;
-constexpr std::size_t kept_queued_writes = 8;
+// What a connection reads into: enough for the usual request, and several
+// pipelined ones, in one read. A buffer a large message grew is given back
+// once it is handled; outgoing bytes are kept up to the same size.
+constexpr std::size_t read_buffer_bytes = 4096;
 
 }  // namespace
 
 websocket_session::websocket_session(connection_socket&& socket,
                                      std::shared_ptr<server_context> context,
                                      core::connection_identity identity)
-    : ws_(std::move(socket)),
+    : socket_(std::move(socket)),
       context_(std::move(context)),
       identity_(std::move(identity)),
-      send_deadline_(ws_.get_executor()) {}
+      frames_(context_->settings.max_request_bytes),
+      deadline_(socket_.get_executor()) {}
 
 websocket_session::~websocket_session() {
     context_->remove_connection(this);
@@ -58,30 +62,24 @@ void websocket_session::release() {
 
 void websocket_session::start(upgrade_request request) {
     const auto& settings = context_->settings;
-    // Liveness is ours (the pinger), not Beast's idle timer. Beast's handshake
-    // timer bounds what is left to it: writing the upgrade's answer and the
-    // close handshake.
+    auto& handshake = handshake_.emplace(socket_);
+    // Beast's handshake timer bounds writing the upgrade's answer.
     websocket::stream_base::timeout timeout =
         websocket::stream_base::timeout::suggested(beast::role_type::server);
     timeout.handshake_timeout = settings.websocket_write_wait_interval;
     timeout.idle_timeout = websocket::stream_base::none();
     timeout.keep_alive_pings = false;
-    ws_.set_option(timeout);
-    ws_.read_message_max(settings.max_request_bytes);
-    ws_.auto_fragment(false);
-    ws_.set_option(websocket::stream_base::decorator(
+    handshake.set_option(timeout);
+    handshake.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(beast::http::field::server, "raccoon"); }));
-    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
-        // Runs inside a read on the loop: any frame from the peer shows it is alive.
-        if (kind == websocket::frame_type::pong) ping_in_flight_ = false;
-        last_heard_ = core::clock::now();
-    });
-    ws_.async_accept(
+    handshake.async_accept(
         request, [self = shared_from_this()](beast::error_code error) { self->on_accept(error); });
 }
 
 void websocket_session::on_accept(beast::error_code error) {
+    handshake_.reset();
     auto& m = metrics::global();
+    if (!error) socket_.non_blocking(true, error);
     if (error) {
         m.user_connection_failure_total.with({identity_.group, "ugfailure"}).add();
         return;
@@ -123,30 +121,111 @@ void websocket_session::refuse(codec::response_code code, std::string reason) {
 }
 
 void websocket_session::do_read() {
-    if (closing_ || waiting_for_room_) return;
+    if (reading_) return;
+    handle_input();
+    // Draining reads nothing new until its close is sent; then only the
+    // peer's answer to it matters.
+    if (reading_ || ending_ || waiting_for_room_ || ((closing_ || closed_) && !close_sent_)) return;
+    const std::size_t buffered = input_end_ - input_begin_;
+    if (buffered == 0) input_begin_ = input_end_ = 0;
+    const std::size_t wanted = std::max(next_frame_bytes_, buffered + read_buffer_bytes / 2);
+    if (input_capacity_ < wanted || (buffered == 0 && input_capacity_ > read_buffer_bytes)) {
+        const std::size_t capacity = std::max(wanted, read_buffer_bytes);
+        auto grown = std::make_unique_for_overwrite<char[]>(capacity);
+        if (buffered > 0) std::memcpy(grown.get(), input_.get() + input_begin_, buffered);
+        input_ = std::move(grown);
+        input_capacity_ = capacity;
+        input_begin_ = 0;
+        input_end_ = buffered;
+    } else if (input_capacity_ - input_begin_ < wanted) {
+        std::memmove(input_.get(), input_.get() + input_begin_, buffered);
+        input_begin_ = 0;
+        input_end_ = buffered;
+    }
+    reading_ = true;
     // A read waits as long as the peer likes (the pinger judges liveness).
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code error, std::size_t) {
-        self->on_read(error);
-    });
+    socket_.async_read_some(
+        net::buffer(input_.get() + input_end_, input_capacity_ - input_end_),
+        [self = shared_from_this()](beast::error_code error, std::size_t bytes) {
+            self->on_read(error, bytes);
+        });
 }
 
-void websocket_session::on_read(beast::error_code error) {
+void websocket_session::on_read(beast::error_code error, std::size_t bytes) {
+    reading_ = false;
     if (error) {
-        // Closed by the peer, a frame over the size limit (Beast closes with
-        // 1009), a reset or our own abort: in-flight acks have nowhere to go.
+        // Closed or reset by the peer, or our own abort: in-flight acks have
+        // nowhere to go.
+        const bool answering_our_close = close_sent_;
         closed_ = true;
         release();
+        if (answering_our_close) abort();
         return;
     }
+    input_end_ += bytes;
     last_heard_ = core::clock::now();
-    const auto format = ws_.got_text() ? codec::wire_format::json : codec::wire_format::protobuf;
-    const auto data = buffer_.cdata();
-    handle_message({static_cast<const char*>(data.data()), data.size()}, format);
-    buffer_.consume(buffer_.size());
-    // The next read reserves Beast's read size again at once, so only a buffer
-    // a large message grew is given back; a busy connection keeps its own.
-    if (buffer_.capacity() > kept_buffer_bytes) buffer_.shrink_to_fit();
     do_read();
+}
+
+void websocket_session::handle_input() {
+    if (handling_input_) return;
+    handling_input_ = true;
+    while (input_begin_ < input_end_ && socket_.is_open() && !waiting_for_room_ && !ending_ &&
+           !(closing_ && !close_sent_)) {
+        const auto step =
+            frames_.next(std::span<char>(input_.get() + input_begin_, input_end_ - input_begin_));
+        input_begin_ += step.consumed;
+        next_frame_bytes_ = step.frame_bytes;
+        if (!step.found) break;
+        const frames::event& event = *step.found;
+        switch (event.what) {
+            case frames::event::kind::message:
+                // Once our close is sent, the peer's messages go unanswered.
+                if (!closed_) {
+                    handle_message(event.payload, event.text ? codec::wire_format::json
+                                                             : codec::wire_format::protobuf);
+                }
+                break;
+            case frames::event::kind::ping:
+                if (!close_sent_) {
+                    frames::append_frame(outgoing_, frames::opcode::pong, event.payload);
+                    flush();
+                }
+                break;
+            case frames::event::kind::pong:
+                ping_in_flight_ = false;
+                break;
+            case frames::event::kind::close:
+                if (close_sent_) {
+                    abort();
+                } else {
+                    // The peer's close is answered with its code; acks still
+                    // in flight have nowhere to go.
+                    closed_ = true;
+                    release();
+                    frames::append_close(outgoing_,
+                                         event.code == frames::close_code::no_status
+                                             ? frames::close_code::normal
+                                             : event.code,
+                                         {});
+                    end_after_flush();
+                }
+                break;
+            case frames::event::kind::failure:
+                spdlog::debug("websocket {}: {}, closing with {}", identity_.id, event.payload,
+                              event.code);
+                if (!close_sent_) {
+                    closed_ = true;
+                    release();
+                    frames::append_close(outgoing_, event.code, event.payload);
+                    end_after_flush();
+                } else {
+                    abort();
+                }
+                break;
+        }
+    }
+    handling_input_ = false;
 }
 
 void websocket_session::handle_message(std::string_view message, codec::wire_format format) {
@@ -184,7 +263,7 @@ void websocket_session::handle_message(std::string_view message, codec::wire_for
 
     b->set_completion([self = shared_from_this(), guid = b->req_guid,
                        format](const core::batch_result& result) mutable {
-        net::post(self->ws_.get_executor(), [self, result, guid = std::move(guid), format] {
+        net::post(self->socket_.get_executor(), [self, result, guid = std::move(guid), format] {
             self->on_batch_done(result, guid, format);
         });
     });
@@ -195,13 +274,13 @@ void websocket_session::handle_message(std::string_view message, codec::wire_for
 
 void websocket_session::offer_batch() {
     auto on_room = [self = shared_from_this()] {
-        net::post(self->ws_.get_executor(), [self] {
+        net::post(self->socket_.get_executor(), [self] {
             self->offer_batch();
             if (!self->waiting_for_room_) self->last_heard_ = core::clock::now();
             self->do_read();
         });
     };
-    context_->submit(waiting_for_room_, std::move(on_room), ws_.get_executor());
+    context_->submit(waiting_for_room_, std::move(on_room), socket_.get_executor());
 }
 
 void websocket_session::on_batch_done(const core::batch_result& result, const std::string& req_guid,
@@ -231,51 +310,73 @@ void websocket_session::on_batch_done(const core::batch_result& result, const st
     if (closing_) close_when_done();
 }
 
-void websocket_session::queue_write(std::string payload, bool text) {
+void websocket_session::queue_write(std::string_view payload, bool text) {
     if (closed_) return;
-    if (writes_.size() - next_write_ >= context_->settings.websocket_max_queued_acks) {
+    if (unsent_acks_ >= context_->settings.websocket_max_queued_acks) {
         // The client sends but does not read its acks: holding more would let
         // it grow the server's memory without bound.
-        spdlog::debug("websocket {}: {} acks unread, closing", identity_.id,
-                      writes_.size() - next_write_);
+        spdlog::debug("websocket {}: {} acks unread, closing", identity_.id, unsent_acks_);
         return abort();
     }
-    writes_.push_back({std::move(payload), text});
-    if (!writing_) do_write();
+    frames::append_frame(outgoing_, text ? frames::opcode::text : frames::opcode::binary, payload);
+    ++unsent_acks_;
+    flush();
 }
 
-void websocket_session::do_write() {
-    if (next_write_ == writes_.size()) {
-        writes_.clear();
-        if (writes_.capacity() > kept_queued_writes) writes_.shrink_to_fit();
-        next_write_ = 0;
-        if (closing_) close_when_done();
-        return;
-    }
-    writing_ = true;
-    auto& next = writes_[next_write_];
-    ws_.text(next.text);
-    ws_.async_write(net::buffer(next.payload),
-                    [self = shared_from_this()](beast::error_code error, std::size_t) {
-                        self->on_write(error);
-                    });
-    start_send();
-}
-
-void websocket_session::on_write(beast::error_code error) {
-    writing_ = false;
-    end_send();
-    if (error) {
-        // Includes a write aborted by its deadline (arm_send_deadline()).
+void websocket_session::flush() {
+    if (sending_async_ || outgoing_.empty() || !socket_.is_open()) return;
+    beast::error_code error;
+    // The socket is non-blocking: it takes what fits and returns.
+    const std::size_t taken = socket_.write_some(net::buffer(outgoing_), error);
+    if (error && error != net::error::would_block) {
         closed_ = true;
         return abort();
     }
-    ++next_write_;
-    do_write();
+    if (taken == outgoing_.size()) {
+        outgoing_.clear();
+        unsent_acks_ = 0;
+        return on_flushed();
+    }
+    // The peer reads slower than we write: the rest goes when it has room,
+    // within the write wait; what is queued meanwhile waits in outgoing_.
+    sending_.assign(outgoing_, taken);
+    outgoing_.clear();
+    sending_async_ = true;
+    arm_deadline();
+    net::async_write(socket_, net::buffer(sending_),
+                     [self = shared_from_this()](beast::error_code error, std::size_t) {
+                         self->on_flush(error);
+                     });
+}
+
+void websocket_session::on_flush(beast::error_code error) {
+    sending_async_ = false;
+    if (error) {
+        // Includes a write aborted by its deadline.
+        closed_ = true;
+        return abort();
+    }
+    if (!close_sent_ && deadline_armed_) {
+        deadline_armed_ = false;
+        deadline_.cancel();
+    }
+    sending_.clear();
+    if (sending_.capacity() > read_buffer_bytes) sending_.shrink_to_fit();
+    if (outgoing_.empty()) {
+        unsent_acks_ = 0;
+        return on_flushed();
+    }
+    flush();
+}
+
+void websocket_session::on_flushed() {
+    if (outgoing_.capacity() > read_buffer_bytes) outgoing_.shrink_to_fit();
+    if (ending_) return abort();
+    if (closing_) close_when_done();
 }
 
 void websocket_session::on_ping_due() {
-    net::dispatch(ws_.get_executor(), [self = shared_from_this()] { self->ping_if_alive(); });
+    net::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->ping_if_alive(); });
 }
 
 void websocket_session::ping_if_alive() {
@@ -291,77 +392,68 @@ void websocket_session::ping_if_alive() {
     }
     if (ping_in_flight_) return;
     ping_in_flight_ = true;
-    ws_.async_ping({}, [self = shared_from_this()](beast::error_code error) {
-        self->end_send();
-        if (!error) return;
-        metrics::global().server_ping_failure_total.with({self->identity_.group}).add();
+    frames::append_frame(outgoing_, frames::opcode::ping, {});
+    flush();
+    if (!socket_.is_open())
+        metrics::global().server_ping_failure_total.with({identity_.group}).add();
+}
+
+void websocket_session::arm_deadline() {
+    if (deadline_armed_) return;
+    deadline_armed_ = true;
+    deadline_.expires_after(context_->settings.websocket_write_wait_interval);
+    deadline_.async_wait([self = shared_from_this(),
+                          armed = ++deadlines_armed_](beast::error_code error) {
+        if (error || !self->deadline_armed_ || armed != self->deadlines_armed_) return;
+        self->deadline_armed_ = false;
+        if (self->close_sent_) {
+            metrics::global().conn_close_err_count.with({}).add();
+        } else {
+            spdlog::debug("websocket {}: a write stalled for {} ms, closing", self->identity_.id,
+                          self->context_->settings.websocket_write_wait_interval.count());
+        }
         self->abort();
     });
-    start_send();
-}
-
-void websocket_session::start_send() {
-    if (sends_in_progress_++ > 0) return;
-    // Called right after the send started. Nearly every ack fits in the
-    // socket at once, and Asio then queues its completion on this loop as the
-    // send starts (never running it inline): ahead of the check posted here.
-    // Only a send still under way when the check runs gets a deadline, rather
-    // than every send arming and cancelling the stream's timers.
-    net::post(ws_.get_executor(), [self = shared_from_this(), send = ++sends_started_] {
-        self->arm_send_deadline(send);
-    });
-}
-
-void websocket_session::arm_send_deadline(std::uint64_t send) {
-    // Not skipped once closed_: a peer that half-closed (a read error) or a
-    // close waiting behind a ping may leave a send stalled on an open socket.
-    if (sends_in_progress_ == 0 || send != sends_started_) return;
-    send_deadline_armed_ = true;
-    send_deadline_.expires_after(context_->settings.websocket_write_wait_interval);
-    send_deadline_.async_wait([self = shared_from_this(), send](beast::error_code error) {
-        if (error || self->sends_in_progress_ == 0 || send != self->sends_started_) return;
-        spdlog::debug("websocket {}: a write stalled for {} ms, closing", self->identity_.id,
-                      self->context_->settings.websocket_write_wait_interval.count());
-        self->abort();
-    });
-}
-
-void websocket_session::end_send() {
-    if (--sends_in_progress_ > 0 || !send_deadline_armed_) return;
-    send_deadline_armed_ = false;
-    send_deadline_.cancel();
 }
 
 void websocket_session::shutdown() {
-    net::dispatch(ws_.get_executor(), [self = shared_from_this()] {
+    net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
         self->closing_ = true;
         self->close_when_done();
     });
 }
 
 void websocket_session::close_when_done() {
-    if (closed_ || writing_ || batches_in_flight_ > 0 || next_write_ < writes_.size()) return;
-    const bool refused = !admitted_;
-    close(refused ? websocket::close_reason(websocket::close_code::policy_error)
-                  : websocket::close_reason(websocket::close_code::going_away));
+    if (closed_ || sending_async_ || batches_in_flight_ > 0 || !outgoing_.empty()) return;
+    send_close(admitted_ ? frames::close_code::going_away : frames::close_code::policy_violation,
+               {});
 }
 
-void websocket_session::close(websocket::close_reason reason) {
+void websocket_session::send_close(std::uint16_t code, std::string_view reason) {
     closed_ = true;
-    ws_.async_close(reason, [self = shared_from_this()](beast::error_code error) {
-        if (error) metrics::global().conn_close_err_count.with({}).add();
-        beast::error_code ignored;
-        self->ws_.next_layer().close(ignored);
-        self->release();
-    });
+    close_sent_ = true;
+    frames::append_close(outgoing_, code, reason);
+    arm_deadline();
+    flush();
+    do_read();
+}
+
+void websocket_session::end_after_flush() {
+    ending_ = true;
+    if (!sending_async_) flush();
+    if (!sending_async_ && outgoing_.empty() && socket_.is_open()) abort();
 }
 
 void websocket_session::abort() {
     closed_ = true;
     release();
+    if (deadline_armed_) {
+        deadline_armed_ = false;
+        deadline_.cancel();
+    }
     beast::error_code ignored;
-    ws_.next_layer().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-    ws_.next_layer().close(ignored);
+    socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
 }
 
 }  // namespace raccoon::server::http

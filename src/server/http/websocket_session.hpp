@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <optional>
 #include <raccoon/codec/codec.hpp>
 #include <raccoon/core/batch.hpp>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "pinger.hpp"
 #include "server_context.hpp"
+#include "websocket_frames.hpp"
 
 namespace raccoon::server::http {
 
@@ -43,35 +45,39 @@ class websocket_session : public connection,
     void shutdown() override;
 
  private:
-    struct pending_write {
-        std::string payload;
-        bool text;
-    };
-
     void on_accept(boost::beast::error_code error);
     void refuse(codec::response_code code, std::string reason);
+    // Handles what is buffered, then reads more unless paused or closing.
     void do_read();
-    void on_read(boost::beast::error_code error);
+    void on_read(boost::beast::error_code error, std::size_t bytes);
+    // Handles the buffered frames until they run out or reading pauses.
+    void handle_input();
     void handle_message(std::string_view message, codec::wire_format format);
     void offer_batch();
     void on_batch_done(const core::batch_result& result, const std::string& req_guid,
                        codec::wire_format format);
-    void queue_write(std::string payload, bool text);
-    void do_write();
-    void on_write(boost::beast::error_code error);
+    void queue_write(std::string_view payload, bool text);
+    // Hands the outgoing frames to the socket: at once when it takes them,
+    // else by an asynchronous write under the write wait.
+    void flush();
+    void on_flush(boost::beast::error_code error);
+    void on_flushed();
     void ping_if_alive();
-    void start_send();
-    void arm_send_deadline(std::uint64_t send);
-    void end_send();
+    void arm_deadline();
     void close_when_done();
-    void close(boost::beast::websocket::close_reason reason);
+    // Sends a close frame; the connection ends when the peer answers it or
+    // the write wait passes.
+    void send_close(std::uint16_t code, std::string_view reason);
+    // Ends the connection once the outgoing frames are written.
+    void end_after_flush();
     void abort();
     // Frees the identity and the pinger slot; once, from the loop or the
     // destructor.
     void release();
 
-    boost::beast::websocket::stream<connection_socket> ws_;
-    boost::beast::flat_buffer buffer_;
+    connection_socket socket_;
+    // Only for the upgrade, then released: the frames after it are ours.
+    std::optional<boost::beast::websocket::stream<connection_socket&>> handshake_;
     std::shared_ptr<server_context> context_;
     core::connection_identity identity_;
 
@@ -81,27 +87,38 @@ class websocket_session : public connection,
     core::clock::time_point last_heard_;
     core::clock::time_point admitted_at_;
     bool ping_in_flight_ = false;
-    // Writes and pings under way. SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS
-    // bounds how long they may stay so; the deadline is armed only for a send
-    // the socket did not take at once (see start_send()).
-    int sends_in_progress_ = 0;
-    // Counts the times sends_in_progress_ left 0: which stretch of sending a
-    // deadline belongs to.
-    std::uint64_t sends_started_ = 0;
-    bool send_deadline_armed_ = false;
+
+    // Bytes read and not yet handled: [input_begin_, input_end_) of input_.
+    websocket_frames::reader frames_;
+    std::unique_ptr<char[]> input_;
+    std::size_t input_capacity_ = 0;
+    std::size_t input_begin_ = 0;
+    std::size_t input_end_ = 0;
+    // The bytes the frame at input_begin_ needs, once its header is read.
+    std::size_t next_frame_bytes_ = 0;
+    bool reading_ = false;
+    bool handling_input_ = false;
+
+    // Frames not yet handed to the socket, and those an asynchronous write
+    // is handing over; acks among them, for SERVER_WEBSOCKET_MAX_QUEUED_ACKS.
+    std::string outgoing_;
+    std::string sending_;
+    bool sending_async_ = false;
+    std::size_t unsent_acks_ = 0;
+    // SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS bounds a write the socket did
+    // not take at once, and the close handshake.
+    bool deadline_armed_ = false;
+    // Tells a deadline's handler whether it is still the one armed.
+    std::uint64_t deadlines_armed_ = 0;
     boost::asio::basic_waitable_timer<std::chrono::steady_clock,
                                       boost::asio::wait_traits<std::chrono::steady_clock>,
                                       connection_executor>
-        send_deadline_;
+        deadline_;
 
     // The batch waiting for room in the channel; reading stops meanwhile.
     std::unique_ptr<core::batch> waiting_for_room_;
     // Batches handed to the channel whose ack is not yet queued.
     std::size_t batches_in_flight_ = 0;
-
-    std::vector<pending_write> writes_;
-    std::size_t next_write_ = 0;
-    bool writing_ = false;
 
     // SERVER_BATCH_DEDUP_IN_CONNECTION_ENABLED: guids being delivered, with the
     // formats of the repeats waiting for their result, and guids delivered.
@@ -111,8 +128,13 @@ class websocket_session : public connection,
     std::list<std::string> guids_delivered_order_;
     std::unordered_set<std::string> guids_delivered_;
 
+    // closing_: draining, no new requests. closed_: nothing more is sent
+    // but a close frame. close_sent_: waiting for the peer's answer to ours.
+    // ending_: the connection ends once the outgoing frames are written.
     bool closing_ = false;
     bool closed_ = false;
+    bool close_sent_ = false;
+    bool ending_ = false;
 };
 
 }  // namespace raccoon::server::http
