@@ -10,7 +10,7 @@
 // The WebSocket protocol (RFC 6455) after the handshake, as a server speaks
 // it: client frames read into the connection's own buffer and unmasked in
 // place, server frames written into its outgoing bytes. Beast does the
-// handshake; its stream's per-frame machinery cost about a sixth of the
+// handshake; its stream's per-frame machinery cost about a fifth of the
 // server's CPU per event, most of it composed operations and atomics around
 // a few bytes of header (docs/performance.md).
 namespace raccoon::server::http::websocket_frames {
