@@ -141,9 +141,13 @@ const std::vector<descriptor>& descriptors() {
          duration_field(RACCOON_FIELD(server.http_idle_timeout), 100)},
         {"SERVER_WEBSOCKET_MAX_CONN", "30000", "Most WebSocket connections held at once.",
          integer_field(RACCOON_FIELD(server.websocket_max_conn), 1, 10'000'000)},
-        {"SERVER_WEBSOCKET_READ_BUFFER_SIZE", "10240", "WebSocket read buffer, in bytes.",
+        {"SERVER_WEBSOCKET_READ_BUFFER_SIZE", "10240",
+         "Accepted as upstream's (its WebSocket library's buffer); a connection here reads "
+         "into 4 KiB, grown to the frame being read.",
          integer_field(RACCOON_FIELD(server.websocket_read_buffer_size), 0, 1 << 30)},
-        {"SERVER_WEBSOCKET_WRITE_BUFFER_SIZE", "10240", "WebSocket write buffer, in bytes.",
+        {"SERVER_WEBSOCKET_WRITE_BUFFER_SIZE", "10240",
+         "Accepted as upstream's (its WebSocket library's buffer); acks are written as they "
+         "come, and only what the socket does not take is kept.",
          integer_field(RACCOON_FIELD(server.websocket_write_buffer_size), 0, 1 << 30)},
         {"SERVER_WEBSOCKET_PING_INTERVAL_MS", "30000", "How often the server pings a WebSocket.",
          duration_field(RACCOON_FIELD(server.websocket_ping_interval), 1)},
