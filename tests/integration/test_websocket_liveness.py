@@ -383,3 +383,43 @@ def test_client_that_never_reads_is_disconnected(raccoon, kafka, max_queued_acks
         f"RSS grew by {(peak - baseline) // 1024} MiB during the floods"
     )
     assert server.running()
+
+
+PING_FLOOD_S = 4.0
+PING_FLOOD_RSS_BOUND_KIB = 32 * 1024
+
+
+def test_pings_of_a_client_that_never_reads_do_not_grow_the_server(raccoon, kafka):
+    """Pongs are answers the peer must read too: while its socket is full only
+    the latest ping waits for one, so a ping flood costs the server no memory
+    even before the write wait (60 s here) ends the connection."""
+    server = raccoon.start(env={"SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS": 60_000})
+    kafka.ensure_topics([server.topic("ws")])
+    pid = server.proc.pid
+    raw = RawWebSocket(server, uid("pings"), rcvbuf=4096)
+    sock = raw.sock
+    sock.setblocking(False)
+    chunk = b"".join(ws_frame(OP_PING, b"p" * 125) for _ in range(256))
+    baseline = peak = rss_kib(pid)
+    sent = offset = 0
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < PING_FLOOD_S:
+            try:
+                n = sock.send(chunk[offset:])
+            except BlockingIOError:
+                select.select([], [sock], [], 0.05)
+                peak = max(peak, rss_kib(pid))
+                continue
+            offset += n
+            if offset == len(chunk):
+                offset = 0
+                sent += 256
+        peak = max(peak, rss_kib(pid))
+    finally:
+        raw.close()
+    print(f"{sent} pings in {PING_FLOOD_S} s; RSS {baseline} KiB -> peak {peak} KiB")
+    assert sent > 10_000, f"the flood was too small to tell: {sent} pings"
+    assert not RSS_IS_MEANINGFUL or peak - baseline < PING_FLOOD_RSS_BOUND_KIB, (
+        f"RSS grew by {(peak - baseline) // 1024} MiB during a ping flood")
+    assert server.running()

@@ -11,6 +11,7 @@
 #include <raccoon/core/error.hpp>
 #include <raccoon/core/request_error_log.hpp>
 #include <raccoon/metrics/catalog.hpp>
+#include <utility>
 
 namespace raccoon::server::http {
 
@@ -117,7 +118,7 @@ void websocket_session::refuse(codec::response_code code, std::string reason) {
     core::request_error_log().warn("websocket {} (group {}) refused: {}", identity_.id,
                                    identity_.group, refusal.reason);
     closing_ = true;
-    queue_write(codec::encode_response(refusal, codec::wire_format::protobuf), false);
+    send_ack(codec::encode_response(refusal, codec::wire_format::protobuf), false);
 }
 
 void websocket_session::do_read() {
@@ -170,8 +171,9 @@ void websocket_session::on_read(beast::error_code error, std::size_t bytes) {
 void websocket_session::handle_input() {
     if (handling_input_) return;
     handling_input_ = true;
-    while (input_begin_ < input_end_ && socket_.is_open() && !waiting_for_room_ && !ending_ &&
-           !(closing_ && !close_sent_)) {
+    // Draining, the messages already read are still handled (and acked);
+    // do_read() reads no more.
+    while (input_begin_ < input_end_ && socket_.is_open() && !waiting_for_room_ && !ending_) {
         const auto step =
             frames_.next(std::span<char>(input_.get() + input_begin_, input_end_ - input_begin_));
         input_begin_ += step.consumed;
@@ -187,7 +189,14 @@ void websocket_session::handle_input() {
                 }
                 break;
             case frames::event::kind::ping:
-                if (!close_sent_) {
+                if (close_sent_) break;
+                if (sending_async_) {
+                    // While the peer does not read, only its latest ping is
+                    // answered (RFC 6455 §5.5.3), so its pings cannot queue
+                    // pongs without bound.
+                    pong_pending_ = true;
+                    pong_payload_.assign(event.payload);
+                } else {
                     frames::append_frame(outgoing_, frames::opcode::pong, event.payload);
                     flush();
                 }
@@ -197,7 +206,7 @@ void websocket_session::handle_input() {
                 break;
             case frames::event::kind::close:
                 if (close_sent_) {
-                    abort();
+                    tear_down();
                 } else {
                     // The peer's close is answered with its code; acks still
                     // in flight have nowhere to go.
@@ -220,7 +229,7 @@ void websocket_session::handle_input() {
                     frames::append_close(outgoing_, event.code, event.payload);
                     end_after_flush();
                 } else {
-                    abort();
+                    tear_down();
                 }
                 break;
         }
@@ -234,12 +243,12 @@ void websocket_session::handle_message(std::string_view message, codec::wire_for
         core::count_batch_failed(identity_.group, "serde");
         core::request_error_log().warn("websocket {} (group {}): bad message: {}", identity_.id,
                                        identity_.group, decoded.error().reason);
-        return queue_write(codec::encode_response(
-                               codec::response_for({core::make_error_code(core::errc::bad_request),
-                                                    decoded.error().reason},
-                                                   decoded.error().req_guid),
-                               format),
-                           format == codec::wire_format::json);
+        return send_ack(codec::encode_response(
+                            codec::response_for({core::make_error_code(core::errc::bad_request),
+                                                 decoded.error().reason},
+                                                decoded.error().req_guid),
+                            format),
+                        format == codec::wire_format::json);
     }
     std::unique_ptr<core::batch> b = std::move(*decoded);
     b->identity = identity_;
@@ -247,8 +256,8 @@ void websocket_session::handle_message(std::string_view message, codec::wire_for
     if (context_->settings.batch_dedup_in_connection) {
         if (guids_delivered_.contains(b->req_guid)) {
             core::count_duplicate_batch(identity_.group);
-            return queue_write(codec::encode_response(codec::response_for({}, b->req_guid), format),
-                               format == codec::wire_format::json);
+            return send_ack(codec::encode_response(codec::response_for({}, b->req_guid), format),
+                            format == codec::wire_format::json);
         }
         if (auto in_flight = guids_in_flight_.find(b->req_guid);
             in_flight != guids_in_flight_.end()) {
@@ -302,25 +311,33 @@ void websocket_session::on_batch_done(const core::batch_result& result, const st
         }
     }
     if (closed_) return;
+    // All of them queued before any is written, so a drain cannot close the
+    // connection between the first ack and its repeats'.
     const auto response = codec::response_for(result, req_guid);
-    queue_write(codec::encode_response(response, format), format == codec::wire_format::json);
+    queue_ack(codec::encode_response(response, format), format == codec::wire_format::json);
     for (auto repeat : repeats) {
-        queue_write(codec::encode_response(response, repeat), repeat == codec::wire_format::json);
+        queue_ack(codec::encode_response(response, repeat), repeat == codec::wire_format::json);
     }
+    flush();
     if (closing_) close_when_done();
 }
 
-void websocket_session::queue_write(std::string_view payload, bool text) {
+void websocket_session::send_ack(std::string_view payload, bool text) {
+    queue_ack(payload, text);
+    flush();
+}
+
+void websocket_session::queue_ack(std::string_view payload, bool text) {
     if (closed_) return;
-    if (unsent_acks_ >= context_->settings.websocket_max_queued_acks) {
+    if (outgoing_acks_ + sending_acks_ >= context_->settings.websocket_max_queued_acks) {
         // The client sends but does not read its acks: holding more would let
         // it grow the server's memory without bound.
-        spdlog::debug("websocket {}: {} acks unread, closing", identity_.id, unsent_acks_);
+        spdlog::debug("websocket {}: {} acks unread, closing", identity_.id,
+                      outgoing_acks_ + sending_acks_);
         return abort();
     }
     frames::append_frame(outgoing_, text ? frames::opcode::text : frames::opcode::binary, payload);
-    ++unsent_acks_;
-    flush();
+    ++outgoing_acks_;
 }
 
 void websocket_session::flush() {
@@ -334,13 +351,14 @@ void websocket_session::flush() {
     }
     if (taken == outgoing_.size()) {
         outgoing_.clear();
-        unsent_acks_ = 0;
+        outgoing_acks_ = 0;
         return on_flushed();
     }
     // The peer reads slower than we write: the rest goes when it has room,
     // within the write wait; what is queued meanwhile waits in outgoing_.
     sending_.assign(outgoing_, taken);
     outgoing_.clear();
+    sending_acks_ = std::exchange(outgoing_acks_, 0);
     sending_async_ = true;
     arm_deadline();
     net::async_write(socket_, net::buffer(sending_),
@@ -361,17 +379,19 @@ void websocket_session::on_flush(beast::error_code error) {
         deadline_.cancel();
     }
     sending_.clear();
+    sending_acks_ = 0;
     if (sending_.capacity() > read_buffer_bytes) sending_.shrink_to_fit();
-    if (outgoing_.empty()) {
-        unsent_acks_ = 0;
-        return on_flushed();
+    if (pong_pending_) {
+        frames::append_frame(outgoing_, frames::opcode::pong, pong_payload_);
+        pong_pending_ = false;
     }
+    if (outgoing_.empty()) return on_flushed();
     flush();
 }
 
 void websocket_session::on_flushed() {
     if (outgoing_.capacity() > read_buffer_bytes) outgoing_.shrink_to_fit();
-    if (ending_) return abort();
+    if (ending_) return tear_down();
     if (closing_) close_when_done();
 }
 
@@ -406,7 +426,11 @@ void websocket_session::arm_deadline() {
                           armed = ++deadlines_armed_](beast::error_code error) {
         if (error || !self->deadline_armed_ || armed != self->deadlines_armed_) return;
         self->deadline_armed_ = false;
-        if (self->close_sent_) {
+        if (self->tearing_down_) {
+            spdlog::debug("websocket {}: no end of stream from the peer in {} ms, closing",
+                          self->identity_.id,
+                          self->context_->settings.websocket_write_wait_interval.count());
+        } else if (self->close_sent_) {
             metrics::global().conn_close_err_count.with({}).add();
         } else {
             spdlog::debug("websocket {}: a write stalled for {} ms, closing", self->identity_.id,
@@ -441,7 +465,32 @@ void websocket_session::send_close(std::uint16_t code, std::string_view reason) 
 void websocket_session::end_after_flush() {
     ending_ = true;
     if (!sending_async_) flush();
-    if (!sending_async_ && outgoing_.empty() && socket_.is_open()) abort();
+    if (!sending_async_ && outgoing_.empty()) tear_down();
+}
+
+void websocket_session::tear_down() {
+    if (tearing_down_ || !socket_.is_open()) return;
+    tearing_down_ = true;
+    ending_ = true;
+    // The peer gets our FIN, and what it still sends is read and dropped
+    // until its own: closing with unread bytes would send a reset, which can
+    // overtake the close frame.
+    beast::error_code ignored;
+    socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    arm_deadline();
+    if (!input_) {
+        input_ = std::make_unique_for_overwrite<char[]>(read_buffer_bytes);
+        input_capacity_ = read_buffer_bytes;
+    }
+    discard_until_end();
+}
+
+void websocket_session::discard_until_end() {
+    socket_.async_read_some(net::buffer(input_.get(), input_capacity_),
+                            [self = shared_from_this()](beast::error_code error, std::size_t) {
+                                if (error) return self->abort();
+                                self->discard_until_end();
+                            });
 }
 
 void websocket_session::abort() {

@@ -56,7 +56,10 @@ class websocket_session : public connection,
     void offer_batch();
     void on_batch_done(const core::batch_result& result, const std::string& req_guid,
                        codec::wire_format format);
-    void queue_write(std::string_view payload, bool text);
+    // Queues an ack (closing the connection when the peer leaves too many
+    // unread), then writes what is queued.
+    void send_ack(std::string_view payload, bool text);
+    void queue_ack(std::string_view payload, bool text);
     // Hands the outgoing frames to the socket: at once when it takes them,
     // else by an asynchronous write under the write wait.
     void flush();
@@ -70,6 +73,9 @@ class websocket_session : public connection,
     void send_close(std::uint16_t code, std::string_view reason);
     // Ends the connection once the outgoing frames are written.
     void end_after_flush();
+    // After our last frame: half-closes, and closes once the peer has.
+    void tear_down();
+    void discard_until_end();
     void abort();
     // Frees the identity and the pinger slot; once, from the loop or the
     // destructor.
@@ -104,7 +110,11 @@ class websocket_session : public connection,
     std::string outgoing_;
     std::string sending_;
     bool sending_async_ = false;
-    std::size_t unsent_acks_ = 0;
+    std::size_t outgoing_acks_ = 0;
+    std::size_t sending_acks_ = 0;
+    // The answer to the peer's latest ping while a write is under way.
+    bool pong_pending_ = false;
+    std::string pong_payload_;
     // SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS bounds a write the socket did
     // not take at once, and the close handshake.
     bool deadline_armed_ = false;
@@ -130,11 +140,13 @@ class websocket_session : public connection,
 
     // closing_: draining, no new requests. closed_: nothing more is sent
     // but a close frame. close_sent_: waiting for the peer's answer to ours.
-    // ending_: the connection ends once the outgoing frames are written.
+    // ending_: the connection ends once the outgoing frames are written;
+    // tearing_down_: they are, and the peer's end of stream is awaited.
     bool closing_ = false;
     bool closed_ = false;
     bool close_sent_ = false;
     bool ending_ = false;
+    bool tearing_down_ = false;
 };
 
 }  // namespace raccoon::server::http
