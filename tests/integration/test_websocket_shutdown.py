@@ -207,3 +207,42 @@ def _wait_exit(proc, timeout):
         return proc.wait(timeout=timeout)
     except Exception:
         return "still running"
+
+
+def test_a_repeat_still_in_flight_at_sigterm_is_answered_before_the_close(raccoon, kafka):
+    """With SERVER_BATCH_DEDUP_IN_CONNECTION_ENABLED a repeat of a guid in
+    flight waits for the first one's result. A drain answers both, then
+    closes with 1001: the close does not slip in between the two acks."""
+    server = raccoon.start(
+        event_ack=1,
+        env={
+            "SERVER_BATCH_DEDUP_IN_CONNECTION_ENABLED": "true",
+            "WORKER_BUFFER_FLUSH_TIMEOUT_MS": FLUSH_TIMEOUT_MS,
+            "PUBLISHER_KAFKA_FLUSH_INTERVAL_MS": FLUSH_INTERVAL_MS,
+            "PUBLISHER_KAFKA_CLIENT_LINGER_MS": LINGER_MS,
+        },
+    )
+    kafka.ensure_topics([server.topic(t) for t in TYPES])
+
+    async def main():
+        ws = await ws_connect(server, f"wsd-repeat-{uuid.uuid4().hex[:8]}")
+        await ws_send_ok(ws, "proto", types=TYPES)
+        events = make_events(EVENTS_PER_REQUEST, types=TYPES, tag=f"repeat-{uuid.uuid4().hex[:6]}")
+        guid = f"wsd-repeat-{uuid.uuid4()}"
+        for fmt in ("proto", "json"):
+            await ws.send(ws_message(fmt, events, guid))
+        await asyncio.sleep(READ_PAUSE_S)
+        server.send_signal()
+        acks = []
+        try:
+            while True:
+                acks.append(decode_ws_ack(await asyncio.wait_for(ws.recv(), EXIT_BOUND_S)))
+        except websockets.exceptions.ConnectionClosed:
+            pass
+        return guid, acks, ws.close_code
+
+    guid, acks, close_code = run_async(main(), EXIT_BOUND_S * 2 + 30)
+    server.stop()
+    assert close_code == CLOSE_GOING_AWAY, close_code
+    assert [(a.fmt, a["data"].get("req_guid")) for a in acks] == [("proto", guid), ("json", guid)], acks
+    assert all(a["status"] == STATUS_SUCCESS for a in acks), acks
