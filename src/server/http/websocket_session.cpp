@@ -449,14 +449,13 @@ void websocket_session::shutdown() {
 
 void websocket_session::close_when_done() {
     if (closed_ || sending_async_ || batches_in_flight_ > 0 || !outgoing_.empty()) return;
-    send_close(admitted_ ? frames::close_code::going_away : frames::close_code::policy_violation,
-               {});
+    send_close(admitted_ ? frames::close_code::going_away : frames::close_code::policy_violation);
 }
 
-void websocket_session::send_close(std::uint16_t code, std::string_view reason) {
+void websocket_session::send_close(std::uint16_t code) {
     closed_ = true;
     close_sent_ = true;
-    frames::append_close(outgoing_, code, reason);
+    frames::append_close(outgoing_, code, {});
     arm_deadline();
     flush();
     do_read();
@@ -464,7 +463,7 @@ void websocket_session::send_close(std::uint16_t code, std::string_view reason) 
 
 void websocket_session::end_after_flush() {
     ending_ = true;
-    if (!sending_async_) flush();
+    flush();
     if (!sending_async_ && outgoing_.empty()) tear_down();
 }
 

@@ -70,7 +70,7 @@ class websocket_session : public connection,
     void close_when_done();
     // Sends a close frame; the connection ends when the peer answers it or
     // the write wait passes.
-    void send_close(std::uint16_t code, std::string_view reason);
+    void send_close(std::uint16_t code);
     // Ends the connection once the outgoing frames are written.
     void end_after_flush();
     // After our last frame: half-closes, and closes once the peer has.
