@@ -10,6 +10,7 @@ limit."""
 import asyncio
 import base64
 import os
+import socket
 import time
 import uuid
 
@@ -697,3 +698,28 @@ def test_a_client_close_is_answered_with_its_code_then_the_connection_ends(serve
     assert [op for op, _ in frames] == [OP_CLOSE], frames
     assert int.from_bytes(frames[0][1][:2], "big") == 4000, frames
     assert closed, "the server kept the connection open after the close handshake"
+
+
+def test_after_a_breach_the_server_half_closes_and_reads_to_the_clients_end(server):
+    """The close frame is followed by the server's FIN, and what the client
+    still sends is read and dropped until its own end of stream. Closing with
+    bytes unread would reset the connection instead, and on a real network a
+    reset can overtake the close frame (on loopback the frame always arrives
+    first, so the test checks that the client may still send)."""
+    raw = RawWebSocket(server, uid("breach-fin"))
+    try:
+        raw.sock.sendall(ws_frame(OP_BINARY, b"x", mask=False) + b"\0" * 65536)
+        data = raw.pending
+        raw.sock.settimeout(5.0)
+        while chunk := raw.sock.recv(65536):
+            data += chunk
+        frames, _ = parse_ws_frames(data)
+        assert [op for op, _ in frames] == [OP_CLOSE], frames
+        assert int.from_bytes(frames[0][1][:2], "big") == CLOSE_PROTOCOL_ERROR, frames
+        time.sleep(0.2)
+        # Half-closed, the server still takes what comes, then our FIN.
+        raw.sock.sendall(b"\0" * 65536)
+        raw.sock.shutdown(socket.SHUT_WR)
+        assert raw.sock.recv(1) == b""
+    finally:
+        raw.close()

@@ -477,10 +477,7 @@ void websocket_session::tear_down() {
     beast::error_code ignored;
     socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
     arm_deadline();
-    if (!input_) {
-        input_ = std::make_unique_for_overwrite<char[]>(read_buffer_bytes);
-        input_capacity_ = read_buffer_bytes;
-    }
+    // Only reached from what was read, so input_ is there to drop into.
     discard_until_end();
 }
 
