@@ -172,9 +172,11 @@ class grpc_session final : public session_base {
             connecting_.reset();
             return connected(false, std::string("connect: channel ") + state_name(state));
         }
-        state_watcher::instance().watch(*channel_, state, connect_deadline_, [self = self()](bool) {
-            net::post(self->strand_, [self] { self->check_connected(); });
-        });
+        state_watcher::instance().watch(
+            *channel_, state, connect_deadline_, [self = self()](bool) mutable {
+                auto& strand = self->strand_;
+                net::post(strand, [self = std::move(self)] { self->check_connected(); });
+            });
     }
 
     void transmit(std::string message, std::string_view req_guid) override {
@@ -185,12 +187,17 @@ class grpc_session final : public session_base {
         grpc::Slice slice(message);
         c->request = grpc::ByteBuffer(&slice, 1);
         calls_.insert(c.get());
-        stub_->UnaryCall(&c->context, send_event_method, grpc::StubOptions(), &c->request,
-                         &c->response, [self = self(), c](grpc::Status status) {
-                             net::post(self->strand_, [self, c, status = std::move(status)] {
-                                 self->on_reply(*c, status);
-                             });
-                         });
+        // The callback hands its references on to the strand's handler, so
+        // the session and the call are released on the run's loop, while its
+        // io_context exists: gRPC destroys the callback on its own thread,
+        // possibly after the run has returned.
+        stub_->UnaryCall(
+            &c->context, send_event_method, grpc::StubOptions(), &c->request, &c->response,
+            [self = self(), c](grpc::Status status) mutable {
+                auto& strand = self->strand_;
+                net::post(strand, [self = std::move(self), c = std::move(c),
+                                   status = std::move(status)] { self->on_reply(*c, status); });
+            });
     }
 
     void on_reply(call& c, const grpc::Status& status) {
