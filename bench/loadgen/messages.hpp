@@ -20,7 +20,9 @@
 namespace raccoon::loadgen {
 
 std::string request_guid(const options& opts, std::size_t connection, std::uint64_t request);
-std::string event_bytes(std::string_view req_guid, std::size_t index, std::size_t event_size);
+// Replaces `bytes` with event `index` of the request, reusing its capacity.
+void assign_event_bytes(std::string& bytes, std::string_view req_guid, std::size_t index,
+                        std::size_t event_size);
 std::string event_type(const options& opts, std::uint64_t request, std::size_t index);
 
 // The request message (protobuf bytes or JSON text) for one request.
