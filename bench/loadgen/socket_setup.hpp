@@ -11,8 +11,8 @@ namespace raccoon::loadgen {
 // IP_BIND_ADDRESS_NO_PORT lets the kernel pick the port at connect time by
 // the whole 4-tuple, so each source address has the full ephemeral range.
 // Returns the step that failed, or an empty string.
-inline std::string open_and_bind(boost::asio::ip::tcp::socket& socket,
-                                 const std::string& source_address) {
+template <class Socket>
+std::string open_and_bind(Socket& socket, const std::string& source_address) {
     namespace net = boost::asio;
     boost::system::error_code error;
     socket.open(net::ip::tcp::v4(), error);

@@ -1,9 +1,8 @@
-#include "websocket_frames.hpp"
-
 #include <algorithm>
 #include <array>
 #include <cstring>
 #include <raccoon/codec/utf8.hpp>
+#include <raccoon/server/http/websocket_frames.hpp>
 
 namespace raccoon::server::http::websocket_frames {
 namespace {
@@ -15,7 +14,7 @@ struct frame_header {
     bool fin;
     opcode op;
     std::uint64_t length;
-    std::array<unsigned char, 4> mask;
+    std::optional<masking_key> mask;
     std::size_t size;  // of the header itself
 };
 
@@ -27,17 +26,18 @@ std::uint64_t read_big_endian(const unsigned char* p, std::size_t bytes) {
     return value;
 }
 
-header_status read_header(std::span<const char> data, frame_header& h) {
+header_status read_header(std::span<const char> data, bool peer_masks, frame_header& h) {
     if (data.size() < 2) return header_status::incomplete;
     const auto* p = reinterpret_cast<const unsigned char*>(data.data());
-    // No extension was negotiated, so the reserved bits stay 0; and every
-    // client frame is masked (§5.1).
-    if ((p[0] & 0x70) != 0 || (p[1] & 0x80) == 0) return header_status::malformed;
+    // No extension was negotiated, so the reserved bits stay 0; every client
+    // frame is masked and no server frame is (§5.1).
+    const bool masked = (p[1] & 0x80) != 0;
+    if ((p[0] & 0x70) != 0 || masked != peer_masks) return header_status::malformed;
     h.fin = (p[0] & 0x80) != 0;
     h.op = static_cast<opcode>(p[0] & 0x0F);
     const unsigned length7 = p[1] & 0x7F;
     const std::size_t length_bytes = length7 == 127 ? 8 : length7 == 126 ? 2 : 0;
-    h.size = 2 + length_bytes + 4;
+    h.size = 2 + length_bytes + (masked ? 4 : 0);
     if (data.size() < h.size) return header_status::incomplete;
     h.length = length_bytes == 0 ? length7 : read_big_endian(p + 2, length_bytes);
     // The shortest form of the length is required, and 64 bits start with 0 (§5.2).
@@ -45,11 +45,12 @@ header_status read_header(std::span<const char> data, frame_header& h) {
         (length_bytes == 8 && (h.length <= 0xFFFF || (h.length >> 63) != 0))) {
         return header_status::malformed;
     }
-    std::memcpy(h.mask.data(), p + 2 + length_bytes, 4);
+    if (masked) std::memcpy(h.mask.emplace().data(), p + 2 + length_bytes, 4);
     return header_status::complete;
 }
 
-void unmask(char* payload, std::size_t length, const std::array<unsigned char, 4>& mask) {
+// Masks or unmasks: the same XOR either way.
+void apply_mask(char* payload, std::size_t length, const masking_key& mask) {
     // Eight bytes at a time: the key repeats every four.
     std::uint32_t key32;
     std::memcpy(&key32, mask.data(), 4);
@@ -75,17 +76,27 @@ reader::step fail(std::uint16_t code, std::string_view reason) {
     return {event{event::kind::failure, false, reason, code}, 0, 0};
 }
 
-void append_header(std::string& out, opcode op, std::size_t length) {
+// Appends a header; the payload that follows starts at the returned offset.
+std::size_t append_header(std::string& out, opcode op, std::size_t length,
+                          const std::optional<masking_key>& mask) {
     out.push_back(static_cast<char>(0x80 | static_cast<unsigned>(op)));
+    const unsigned mask_bit = mask ? 0x80 : 0;
     if (length < 126) {
-        out.push_back(static_cast<char>(length));
-        return;
+        out.push_back(static_cast<char>(mask_bit | length));
+    } else {
+        const std::size_t length_bytes = length <= 0xFFFF ? 2 : 8;
+        out.push_back(static_cast<char>(mask_bit | (length_bytes == 2 ? 126 : 127)));
+        for (std::size_t i = length_bytes; i-- > 0;) {
+            out.push_back(
+                static_cast<char>((static_cast<std::uint64_t>(length) >> (8 * i)) & 0xFF));
+        }
     }
-    const std::size_t length_bytes = length <= 0xFFFF ? 2 : 8;
-    out.push_back(static_cast<char>(length_bytes == 2 ? 126 : 127));
-    for (std::size_t i = length_bytes; i-- > 0;) {
-        out.push_back(static_cast<char>((static_cast<std::uint64_t>(length) >> (8 * i)) & 0xFF));
-    }
+    if (mask) out.append(reinterpret_cast<const char*>(mask->data()), mask->size());
+    return out.size();
+}
+
+void mask_from(std::string& out, std::size_t payload_at, const std::optional<masking_key>& mask) {
+    if (mask) apply_mask(out.data() + payload_at, out.size() - payload_at, *mask);
 }
 
 }  // namespace
@@ -99,7 +110,7 @@ reader::step reader::next(std::span<char> data) {
     std::size_t at = 0;
     while (true) {
         frame_header h{};
-        switch (read_header(data.subspan(at), h)) {
+        switch (read_header(data.subspan(at), peer_masks_, h)) {
             case header_status::incomplete:
                 return {std::nullopt, at, 0};
             case header_status::malformed:
@@ -119,7 +130,7 @@ reader::step reader::next(std::span<char> data) {
         if (data.size() - at < frame_bytes) return {std::nullopt, at, frame_bytes};
         char* payload = data.data() + at + h.size;
         const auto length = static_cast<std::size_t>(h.length);
-        unmask(payload, length, h.mask);
+        if (h.mask) apply_mask(payload, length, *h.mask);
         at += frame_bytes;
         const std::string_view bytes(payload, length);
         switch (h.op) {
@@ -171,22 +182,26 @@ reader::step reader::next(std::span<char> data) {
     }
 }
 
-void append_frame(std::string& out, opcode op, std::string_view payload) {
-    append_header(out, op, payload.size());
+void append_frame(std::string& out, opcode op, std::string_view payload,
+                  const std::optional<masking_key>& mask) {
+    const std::size_t payload_at = append_header(out, op, payload.size(), mask);
     out.append(payload);
+    mask_from(out, payload_at, mask);
 }
 
-void append_close(std::string& out, std::uint16_t code, std::string_view reason) {
+void append_close(std::string& out, std::uint16_t code, std::string_view reason,
+                  const std::optional<masking_key>& mask) {
     if (reason.size() > max_close_reason) {
         // Cut before a character, not inside one: the reason must stay UTF-8.
         std::size_t cut = max_close_reason;
         while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xC0) == 0x80) --cut;
         reason = reason.substr(0, cut);
     }
-    append_header(out, opcode::close, 2 + reason.size());
+    const std::size_t payload_at = append_header(out, opcode::close, 2 + reason.size(), mask);
     out.push_back(static_cast<char>(code >> 8));
     out.push_back(static_cast<char>(code & 0xFF));
     out.append(reason);
+    mask_from(out, payload_at, mask);
 }
 
 }  // namespace raccoon::server::http::websocket_frames

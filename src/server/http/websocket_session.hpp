@@ -11,6 +11,7 @@
 #include <optional>
 #include <raccoon/codec/codec.hpp>
 #include <raccoon/core/batch.hpp>
+#include <raccoon/server/http/websocket_frames.hpp>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -18,7 +19,6 @@
 
 #include "pinger.hpp"
 #include "server_context.hpp"
-#include "websocket_frames.hpp"
 
 namespace raccoon::server::http {
 

@@ -1,9 +1,9 @@
-#include "server/http/websocket_frames.hpp"
-
 #include <gtest/gtest.h>
 
 #include <array>
 #include <cstdint>
+#include <raccoon/server/http/websocket_frames.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -239,6 +239,80 @@ TEST(websocket_frames, a_close_frame_keeps_its_reason_within_a_control_frame_and
     append_close(cut, close_code::policy_violation, long_reason);
     EXPECT_EQ(static_cast<unsigned char>(cut[1]), 2u + 122u);
     EXPECT_EQ(cut.substr(4), std::string(122, 'r'));
+}
+
+TEST(websocket_frames, client_frames_are_masked_with_the_key_and_laid_out_as_rfc_6455_says) {
+    for (const std::size_t size : {0u, 7u, 125u, 126u, 65'536u}) {
+        std::string payload(size, 'z');
+        for (std::size_t i = 0; i < size; ++i) payload[i] = static_cast<char>(i * 7);
+        std::string out;
+        append_frame(out, opcode::binary, payload, key);
+        EXPECT_EQ(out, client_frame(0x2, payload)) << size;
+    }
+    std::string close;
+    append_close(close, close_code::normal, "done", key);
+    EXPECT_EQ(close, client_frame(0x8, close_payload(close_code::normal, "done")));
+}
+
+TEST(websocket_frames, what_a_client_writes_a_server_reads_back) {
+    std::string wire;
+    append_frame(wire, opcode::text, "{\"req_guid\":\"1\"}", key);
+    append_frame(wire, opcode::ping, "p", masking_key{1, 2, 3, 4});
+    append_close(wire, close_code::going_away, "bye", masking_key{9, 8, 7, 6});
+    reader server(max_message);
+    std::span<char> rest{wire.data(), wire.size()};
+    auto step = server.next(rest);
+    ASSERT_TRUE(step.found.has_value());
+    EXPECT_EQ(step.found->what, event::kind::message);
+    EXPECT_TRUE(step.found->text);
+    EXPECT_EQ(step.found->payload, "{\"req_guid\":\"1\"}");
+    rest = rest.subspan(step.consumed);
+    step = server.next(rest);
+    ASSERT_TRUE(step.found.has_value());
+    EXPECT_EQ(step.found->what, event::kind::ping);
+    EXPECT_EQ(step.found->payload, "p");
+    rest = rest.subspan(step.consumed);
+    step = server.next(rest);
+    ASSERT_TRUE(step.found.has_value());
+    EXPECT_EQ(step.found->what, event::kind::close);
+    EXPECT_EQ(step.found->code, close_code::going_away);
+    EXPECT_EQ(step.found->payload, "bye");
+    EXPECT_EQ(step.consumed, rest.size());
+}
+
+TEST(websocket_frames, a_client_reads_unmasked_server_frames_and_fails_a_masked_one) {
+    std::string wire;
+    append_frame(wire, opcode::binary, std::string(300, 'a'));
+    append_close(wire, close_code::normal, "");
+    reader client(max_message, role::client);
+    std::span<char> rest{wire.data(), wire.size()};
+    auto step = client.next(rest);
+    ASSERT_TRUE(step.found.has_value());
+    EXPECT_EQ(step.found->what, event::kind::message);
+    EXPECT_EQ(step.found->payload, std::string(300, 'a'));
+    step = client.next(rest.subspan(step.consumed));
+    ASSERT_TRUE(step.found.has_value());
+    EXPECT_EQ(step.found->what, event::kind::close);
+    EXPECT_EQ(step.found->code, close_code::normal);
+
+    // Every prefix of an unmasked frame asks for more, with the frame's size
+    // once its header is in.
+    std::string whole;
+    append_frame(whole, opcode::binary, std::string(200, 'b'));
+    for (std::size_t cut = 0; cut < whole.size(); ++cut) {
+        std::string part = whole.substr(0, cut);
+        reader r(max_message, role::client);
+        const auto partial = read(r, part);
+        EXPECT_FALSE(partial.found.has_value()) << cut;
+        EXPECT_EQ(partial.frame_bytes, cut >= 4 ? whole.size() : 0u) << cut;
+    }
+
+    std::string masked = client_frame(0x2, "from a server, masked");
+    reader strict(max_message, role::client);
+    const auto breach = read(strict, masked);
+    ASSERT_TRUE(breach.found.has_value());
+    EXPECT_EQ(breach.found->what, event::kind::failure);
+    EXPECT_EQ(breach.found->code, close_code::protocol_error);
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
-"""Our own client, raccoon-loadgen (Boost.Beast), against the real server and
-broker: several connections with requests in flight under EVENT_ACK=1, every
-ack matched to its request by req_guid, every event in Kafka exactly once and
-byte for byte. The loadgen helpers, and how its requests are rebuilt, are in
+"""Our own client, raccoon-loadgen, against the real server and broker:
+several connections with requests in flight under EVENT_ACK=1, every ack
+matched to its request by req_guid, every event in Kafka exactly once and
+byte for byte. Its WebSocket upgrade and REST are Beast's HTTP code, its
+WebSocket frames the server's own frame code in the client's role; the
+independent client of the frames is test_websocket.py's (Python). The loadgen helpers, and how its requests are rebuilt, are in
 conftest.py.
 """
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -7,13 +8,20 @@
 #include <string>
 #include <string_view>
 
-// The WebSocket protocol (RFC 6455) after the handshake, as a server speaks
-// it: client frames read into the connection's own buffer and unmasked in
-// place, server frames written into its outgoing bytes. Beast does the
-// handshake; its stream's per-frame machinery cost about a fifth of the
-// server's CPU per event, most of it composed operations and atomics around
-// a few bytes of header (docs/performance.md).
+// The WebSocket protocol (RFC 6455) after the handshake: the peer's frames
+// read from the connection's own buffer (unmasked in place), our frames
+// written into its outgoing bytes. The server speaks it after Beast's
+// handshake: Beast's per-frame machinery cost about a fifth of the server's
+// CPU per event, most of it composed operations and atomics around a few
+// bytes of header (docs/performance.md). raccoon-loadgen speaks the client's
+// side, for the same reason.
 namespace raccoon::server::http::websocket_frames {
+
+// Which end we are: a client masks every frame it sends, a server none (§5.1).
+enum class role { server, client };
+
+// The key a client masks a frame with (§5.3).
+using masking_key = std::array<unsigned char, 4>;
 
 enum class opcode : std::uint8_t {
     continuation = 0x0,
@@ -45,11 +53,13 @@ struct event {
     std::uint16_t code = 0;    // close: the peer's code (no_status if none); failure: ours
 };
 
-// Reads client frames. Not thread-safe; one per connection.
+// Reads the peer's frames: masked ones when we are the server, unmasked ones
+// when we are the client. Not thread-safe; one per connection.
 class reader {
  public:
     // A message (all its fragments) or a frame longer than this fails with too_big.
-    explicit reader(std::size_t max_message_bytes) : max_message_bytes_(max_message_bytes) {}
+    explicit reader(std::size_t max_message_bytes, role we_are = role::server)
+        : max_message_bytes_(max_message_bytes), peer_masks_(we_are == role::server) {}
 
     struct step {
         std::optional<event> found;  // nullopt: `data` ends inside a frame
@@ -67,16 +77,19 @@ class reader {
 
  private:
     std::size_t max_message_bytes_;
+    bool peer_masks_;
     bool in_message_ = false;
     bool message_is_text_ = false;
     std::string fragments_;
 };
 
-// Appends one unmasked, unfragmented server frame.
-void append_frame(std::string& out, opcode op, std::string_view payload);
+// Appends one unfragmented frame: a server's without `mask`, a client's with.
+void append_frame(std::string& out, opcode op, std::string_view payload,
+                  const std::optional<masking_key>& mask = std::nullopt);
 
 // Appends a close frame with `code` and as much of `reason` as a control
-// frame holds (123 bytes).
-void append_close(std::string& out, std::uint16_t code, std::string_view reason);
+// frame holds (123 bytes); masked as append_frame.
+void append_close(std::string& out, std::uint16_t code, std::string_view reason,
+                  const std::optional<masking_key>& mask = std::nullopt);
 
 }  // namespace raccoon::server::http::websocket_frames
