@@ -245,13 +245,13 @@ class ws_session final : public session_base {
     }
 
     void abort_transport() override {
+        deadline_.cancel();
         beast::error_code ignored;
         socket_.close(ignored);
     }
 
     // The close handshake is done (or the server ended the stream after it).
     void end() {
-        deadline_.cancel();
         abort_transport();
         closed();
     }
