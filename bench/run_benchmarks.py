@@ -43,6 +43,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -111,6 +112,19 @@ def machine_busy_seconds():
     return (sum(values[:8]) - idle) / CLOCK_TICKS
 
 
+def uptime_seconds():
+    """Seconds since boot, the clock of /proc/PID/stat's start times."""
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0])
+
+
+def process_start_uptime(pid):
+    """When the process started, in seconds since boot (stat(5) field 22)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[19]) / CLOCK_TICKS
+
+
 def vm_hwm_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -170,7 +184,11 @@ class Kafka:
         self.pid = None
 
     def start(self):
-        env = dict(os.environ, KAFKA_BROKER_JVM_OPTS=BROKER_JVM_OPTS)
+        # The collector's pauses, logged with the JVM's uptime, so that each
+        # run can say which of them fell inside it.
+        self.gc_log = os.path.join(self.directory, "gc.log")
+        env = dict(os.environ,
+                   KAFKA_BROKER_JVM_OPTS=f"{BROKER_JVM_OPTS} -Xlog:gc:file={self.gc_log}:uptime")
         out = subprocess.run([KAFKA_SCRIPT, "start", self.directory], capture_output=True,
                              text=True, timeout=300, env=env)
         if out.returncode != 0:
@@ -179,7 +197,20 @@ class Kafka:
         with open(os.path.join(self.directory, "kafka.pid")) as f:
             self.pid = int(f.read().strip())
         self.admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        self.started_uptime = process_start_uptime(self.pid)
         log(f"kafka pid {self.pid} on {self.bootstrap}")
+
+    def gc_pauses(self, since, until):
+        """The broker's stop-the-world pauses (ms) that ended between two
+        readings of uptime_seconds(). The JVM's uptime starts a little after
+        its process, so a pause can be placed up to about 0.1 s early."""
+        pauses = []
+        with open(self.gc_log, errors="replace") as f:
+            for line in f:
+                m = re.match(r"\[([0-9.]+)s\].* Pause .* ([0-9.]+)ms$", line.strip())
+                if m and since <= self.started_uptime + float(m.group(1)) <= until:
+                    pauses.append(float(m.group(2)))
+        return pauses
 
     def stop(self):
         # The admin client would log the broker's going away.
@@ -323,6 +354,7 @@ class Bench:
             server_cpu0 = [cpu_seconds(s.pid) for s in servers]
             broker_cpu0 = cpu_seconds(self.kafka.pid)
             machine_cpu0 = machine_busy_seconds()
+            started_uptime = uptime_seconds()
             started = time.monotonic()
             loadgens = []
             for p in prepared:
@@ -341,15 +373,16 @@ class Bench:
             server_cpu = [cpu_seconds(s.pid) - c0 for s, c0 in zip(servers, server_cpu0)]
             broker_cpu = cpu_seconds(self.kafka.pid) - broker_cpu0
             machine_cpu = machine_busy_seconds() - machine_cpu0
+            gc_pauses = self.kafka.gc_pauses(started_uptime, uptime_seconds())
             server_hwm = [vm_hwm_kib(s.pid) for s in servers]
         finally:
             server_exit = [stop_process(s) for s in servers]
         return [self.result(p, wall, server_cpu[i], broker_cpu, machine_cpu, loadgen_cpu[i],
-                            server_hwm[i], server_exit[i], loadgens[i].returncode)
+                            gc_pauses, server_hwm[i], server_exit[i], loadgens[i].returncode)
                 for i, p in enumerate(prepared)]
 
     def result(self, prepared, wall, server_cpu, broker_cpu, machine_cpu, loadgen_cpu,
-               server_hwm, server_exit, loadgen_exit):
+               gc_pauses, server_hwm, server_exit, loadgen_exit):
         topic, plan = prepared["topic"], prepared["plan"]
         # After the server's flush: what the broker holds is what it delivered.
         delivered = self.kafka.message_count(topic)
@@ -386,6 +419,7 @@ class Bench:
             "server_cores": server_cpu / wall,
             "broker_cpu_s": round(broker_cpu, 3),
             "broker_cores": broker_cpu / wall,
+            "broker_gc_pauses_ms": gc_pauses,
             "loadgen_cpu_s": round(loadgen_cpu, 3),
             "loadgen_cores": loadgen_cpu / wall,
             "machine_busy_cores": machine_cpu / wall,
@@ -401,6 +435,7 @@ class Bench:
             f"p99 {lat.get('p99', 0):.0f} us, "
             f"server {result['server_cores']:.2f} cores, broker {result['broker_cores']:.2f}, "
             f"loadgen {result['loadgen_cores']:.2f}, others {result['other_cores']:.2f}; "
+            f"broker GC pauses {fmt_pauses(gc_pauses)}; "
             f"{result['server_cpu_us_per_event'] or 0:.2f} us CPU/event; "
             f"delivered {delivered} of {acked_events} acked; exit {loadgen_exit}; "
             f"errors {errors or 'none'}")
@@ -504,12 +539,18 @@ def fmt_us(value):
     return f"{value:,.0f} µs"
 
 
+def fmt_pauses(pauses):
+    if not pauses:
+        return "none"
+    return f"{len(pauses)}, longest {max(pauses):.0f} ms"
+
+
 def run_table(runs):
     lines = [
         "| run | offered req/s | events/s | acks/s | p50 | p90 | p99 | p99.9 | max "
         "| server CPU µs/event | server cores | broker cores | loadgen cores | other cores "
-        "| delivered / acked events | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| broker GC pauses | delivered / acked events | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for r in runs:
         lat = r["latency_us"]
@@ -522,9 +563,10 @@ def run_table(runs):
             f"| {fmt_us(lat.get('p99_9'))} | {fmt_us(lat.get('max'))} "
             f"| {cpu:.2f} | {r['server_cores']:.2f} | {r['broker_cores']:.2f} "
             f"| {r['loadgen_cores']:.2f} | {r['other_cores']:.2f} "
+            f"| {fmt_pauses(r['broker_gc_pauses_ms'])} "
             f"| {r['events_delivered']:,} / {r['events_acked']:,} "
             f"| {errors} |" if cpu is not None else
-            f"| {r['label']} | – | – | – | – | – | – | – | – | – | – | – | – | – | – "
+            f"| {r['label']} | – | – | – | – | – | – | – | – | – | – | – | – | – | – | – "
             f"| {errors} |")
     return "\n".join(lines)
 
@@ -670,6 +712,9 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version):
                "core busy; the broker's share is its own process (the PID in the kafka dir); "
                "other cores: the machine's busy time (`/proc/stat`) less those three, i.e. "
                "whatever else ran meanwhile.")
+    out.append("- **broker GC pauses**: the broker's stop-the-world collections that ended "
+               "during the run (warm-up and drain included), from its GC log: while one lasts, "
+               "no produce request is answered, so every ack then in flight waits for it.")
     out.append("- **delivered / acked events**: events in Kafka vs. events acked with "
                "success (warm-up included in both).\n")
     out.append("## Results\n")
