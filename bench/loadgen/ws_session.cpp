@@ -5,7 +5,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/detail/hybi13.hpp>
 #include <boost/beast/websocket/detail/prng.hpp>
-#include <boost/beast/websocket/rfc6455.hpp>
 #include <raccoon/server/http/websocket_frames.hpp>
 
 #include "session_base.hpp"
