@@ -3,11 +3,15 @@ several connections with requests in flight under EVENT_ACK=1, every ack
 matched to its request by req_guid, every event in Kafka exactly once and
 byte for byte. Its WebSocket upgrade and REST are Beast's HTTP code, its
 WebSocket frames the server's own frame code in the client's role; the
-independent client of the frames is test_websocket.py's (Python). The loadgen helpers, and how its requests are rebuilt, are in
-conftest.py.
+independent client of the frames is test_websocket.py's (Python). The
+loadgen helpers, and how its requests are rebuilt, are in conftest.py.
 """
 
+import base64
+import hashlib
+import socket
 import subprocess
+import threading
 import time
 import uuid
 
@@ -81,3 +85,73 @@ def test_refused_connection_fails_the_run(raccoon, tmp_path):
         out, err = holder.communicate(timeout=30)
     # The first connection kept working until its own end.
     assert holder.returncode == 0, out + err
+
+
+def websocket_accept(key):
+    """RFC 6455 §4.2.2: what a server answers to Sec-WebSocket-Key."""
+    digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+    return base64.b64encode(digest).decode()
+
+
+class OneUpgradeServer:
+    """Answers one HTTP upgrade on 127.0.0.1 with answer(key), then reads
+    until the client's end (or 10 s) and closes."""
+
+    def __init__(self, answer):
+        self.listener = socket.create_server((HOST, 0))
+        self.listener.settimeout(10)
+        self.port = self.listener.getsockname()[1]
+        self.answer = answer
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        with self.listener:
+            conn, _ = self.listener.accept()
+        with conn:
+            conn.settimeout(10)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            key = next(line.split(b":", 1)[1].strip().decode()
+                       for line in request.split(b"\r\n")
+                       if line.lower().startswith(b"sec-websocket-key:"))
+            conn.sendall(self.answer(key).encode())
+            try:
+                while conn.recv(4096):
+                    pass
+            except OSError:
+                pass
+
+
+def upgrade_answer(accept):
+    return ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n")
+
+
+@pytest.mark.parametrize("answer,outcome", [
+    (lambda key: upgrade_answer(websocket_accept(key)), None),
+    (lambda key: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+     "handshake: declined, status 400"),
+    (lambda key: upgrade_answer(websocket_accept(key + "x")),
+     "handshake: declined, wrong Sec-WebSocket-Accept"),
+], ids=["valid", "status-400", "wrong-accept"])
+def test_the_loadgen_opens_only_an_upgrade_answered_as_rfc_6455_says(tmp_path, answer, outcome):
+    """Its WebSocket client does the handshake itself: a 101 whose
+    Sec-WebSocket-Accept matches its key opens the connection (and the
+    client's close ends it), anything else fails it with the reason."""
+    server = OneUpgradeServer(answer)
+    run = run_loadgen(f"ws://{HOST}:{server.port}{EVENTS_PATH}", tmp_path, "--idle",
+                      "--duration", "0.5", "--connections", 1, "--connect-timeout", 5, timeout=30)
+    server.thread.join(timeout=15)
+    connections = run.summary["connections"]
+    if outcome is None:
+        assert run.returncode == 0, str(run)
+        assert connections["opened"] == 1, run.summary
+    else:
+        assert run.returncode == 1, str(run)
+        assert connections["failed"] == 1, run.summary
+        assert run.summary["transport_errors"] == {outcome: 1}, run.summary
