@@ -205,32 +205,15 @@ void websocket_session::handle_input() {
                 ping_in_flight_ = false;
                 break;
             case frames::event::kind::close:
-                if (close_sent_) {
-                    tear_down();
-                } else {
-                    // The peer's close is answered with its code; acks still
-                    // in flight have nowhere to go.
-                    closed_ = true;
-                    release();
-                    frames::append_close(outgoing_,
-                                         event.code == frames::close_code::no_status
-                                             ? frames::close_code::normal
-                                             : event.code,
-                                         {});
-                    end_after_flush();
-                }
+                close_in_answer(event.code == frames::close_code::no_status
+                                    ? frames::close_code::normal
+                                    : event.code,
+                                {});
                 break;
             case frames::event::kind::failure:
                 spdlog::debug("websocket {}: {}, closing with {}", identity_.id, event.payload,
                               event.code);
-                if (!close_sent_) {
-                    closed_ = true;
-                    release();
-                    frames::append_close(outgoing_, event.code, event.payload);
-                    end_after_flush();
-                } else {
-                    tear_down();
-                }
+                close_in_answer(event.code, event.payload);
                 break;
         }
     }
@@ -459,6 +442,15 @@ void websocket_session::send_close(std::uint16_t code) {
     arm_deadline();
     flush();
     do_read();
+}
+
+void websocket_session::close_in_answer(std::uint16_t code, std::string_view reason) {
+    if (close_sent_) return tear_down();
+    // Acks still in flight have nowhere to go.
+    closed_ = true;
+    release();
+    frames::append_close(outgoing_, code, reason);
+    end_after_flush();
 }
 
 void websocket_session::end_after_flush() {

@@ -71,6 +71,9 @@ class websocket_session : public connection,
     // Sends a close frame; the connection ends when the peer answers it or
     // the write wait passes.
     void send_close(std::uint16_t code);
+    // The peer's close, or its breach of the protocol: answered with a close
+    // of `code` (unless ours went first), then the connection ends.
+    void close_in_answer(std::uint16_t code, std::string_view reason);
     // Ends the connection once the outgoing frames are written.
     void end_after_flush();
     // After our last frame: half-closes, and closes once the peer has.
