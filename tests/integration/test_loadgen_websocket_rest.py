@@ -87,6 +87,20 @@ def test_refused_connection_fails_the_run(raccoon, tmp_path):
     assert holder.returncode == 0, out + err
 
 
+def test_idle_connections_answer_the_servers_pings_and_stay_open(raccoon, tmp_path):
+    """--idle holds its connections by answering the server's pings (what
+    scenario 5 of the benchmark relies on): with a ping every 100 ms and a
+    300 ms pong wait, 2 s of holding would lose every connection of a client
+    that did not answer."""
+    server = raccoon.start(event_ack=1, env={"SERVER_WEBSOCKET_PING_INTERVAL_MS": 100,
+                                             "SERVER_WEBSOCKET_PONG_WAIT_INTERVAL_MS": 300})
+    run = run_loadgen(f"ws://{HOST}:{server.port}{EVENTS_PATH}", tmp_path, "--idle",
+                      "--duration", 2, "--connections", 5, "--id-prefix", "idle-", timeout=30)
+    assert run.returncode == 0, str(run)
+    connections = run.summary["connections"]
+    assert connections["opened"] == 5 and connections["lost"] == 0, run.summary
+
+
 def websocket_accept(key):
     """RFC 6455 §4.2.2: what a server answers to Sec-WebSocket-Key."""
     digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
