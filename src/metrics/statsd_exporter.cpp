@@ -66,6 +66,9 @@ statsd_exporter::statsd_exporter(registry& source, std::string_view address,
             lock.unlock();
             flush();
         }
+        // A stop that came while a period's flush was reading would otherwise
+        // lose what changed after that read.
+        flush();
     });
 }
 
