@@ -92,6 +92,10 @@ struct stats {
     std::uint64_t measured_events = 0;
     clock::time_point last_measured_ack{};
     histogram latency;
+    // Open loop only: how late the generator itself got to each measured
+    // request after its due time. Latency counts from the due time, so a
+    // generator short of CPU shows up in it; this says how much was its own.
+    histogram schedule_lag;
 
     void merge(const stats& other);
 };

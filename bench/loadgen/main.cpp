@@ -29,6 +29,17 @@ void raise_descriptor_limit(const options& opts) {
 
 double us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
+nlohmann::json percentiles_us(const histogram& h) {
+    return {{"count", h.count()},
+            {"min", us(h.min())},
+            {"mean", h.mean() / 1000.0},
+            {"p50", us(h.value_at(0.50))},
+            {"p90", us(h.value_at(0.90))},
+            {"p99", us(h.value_at(0.99))},
+            {"p99_9", us(h.value_at(0.999))},
+            {"max", us(h.max())}};
+}
+
 nlohmann::json summary_json(const options& o, const run_result& r, bool success) {
     const stats& t = r.totals;
     const double secs = r.measured_seconds;
@@ -81,15 +92,8 @@ nlohmann::json summary_json(const options& o, const run_result& r, bool success)
           {"events_acked_ok", t.measured_events},
           {"acks_per_s", secs > 0 ? static_cast<double>(t.measured_acks) / secs : 0.0},
           {"events_per_s", secs > 0 ? static_cast<double>(t.measured_events) / secs : 0.0}}},
-        {"latency_us",
-         {{"count", t.latency.count()},
-          {"min", us(t.latency.min())},
-          {"mean", t.latency.mean() / 1000.0},
-          {"p50", us(t.latency.value_at(0.50))},
-          {"p90", us(t.latency.value_at(0.90))},
-          {"p99", us(t.latency.value_at(0.99))},
-          {"p99_9", us(t.latency.value_at(0.999))},
-          {"max", us(t.latency.max())}}},
+        {"latency_us", percentiles_us(t.latency)},
+        {"schedule_lag_us", percentiles_us(t.schedule_lag)},
         {"errors_by_code", errors},
         {"transport_errors", transport_errors},
         {"interrupted", r.interrupted},
@@ -125,6 +129,10 @@ void print_summary(const nlohmann::json& j) {
                 l["p50"].get<double>(), l["p90"].get<double>(), l["p99"].get<double>(),
                 l["p99_9"].get<double>(), l["max"].get<double>(),
                 l["count"].get<unsigned long long>());
+    if (const auto& lag = j["schedule_lag_us"]; lag["count"].get<unsigned long long>() > 0) {
+        std::printf("  sent late us p50 %.1f  p99 %.1f  max %.1f  (the generator's own lag)\n",
+                    lag["p50"].get<double>(), lag["p99"].get<double>(), lag["max"].get<double>());
+    }
     if (const auto refusals = q["refusals"].get<unsigned long long>(); refusals > 0) {
         std::printf("  refusals     %llu connections refused after the upgrade\n", refusals);
     }

@@ -251,6 +251,7 @@ void stats::merge(const stats& other) {
     measured_events += other.measured_events;
     last_measured_ack = std::max(last_measured_ack, other.last_measured_ack);
     latency.merge(other.latency);
+    schedule_lag.merge(other.schedule_lag);
 }
 
 stats& run_state::local() {

@@ -132,6 +132,10 @@ void session_base::on_timer() {
     // a stalled client or server cannot hide its delay (coordinated omission).
     const auto now = clock::now();
     while (may_send() && next_due_ <= now) {
+        if (next_due_ >= run_.measure_start) {
+            run_.local().schedule_lag.record(static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(now - next_due_).count()));
+        }
         send_one(next_due_);
         next_due_ += interval_;
     }

@@ -9,6 +9,9 @@ loadgen helpers, and how its requests are rebuilt, are in conftest.py.
 
 import base64
 import hashlib
+import json
+import os
+import signal
 import socket
 import subprocess
 import threading
@@ -99,6 +102,38 @@ def test_idle_connections_answer_the_servers_pings_and_stay_open(raccoon, tmp_pa
     assert run.returncode == 0, str(run)
     connections = run.summary["connections"]
     assert connections["opened"] == 5 and connections["lost"] == 0, run.summary
+
+
+def test_open_loop_latency_counts_from_the_due_time_and_names_the_generators_own_lag(
+        raccoon, tmp_path):
+    """Open loop: a generator stopped for 0.6 s (SIGSTOP) sends the requests
+    due meanwhile late. Their latency counts from when they were due, not
+    when they went out (no coordinated omission), and schedule_lag_us says
+    how much of it was the generator's own."""
+    server = raccoon.start(event_ack=1)
+    out = tmp_path / "open-loop.json"
+    proc = subprocess.Popen(
+        [loadgen_bin(), "--url", f"ws://{HOST}:{server.port}{EVENTS_PATH}", "--connections", "2",
+         "--rate", "100", "--batch-size", "1", "--warmup", "0.5", "--duration", "3",
+         "--timeout", "30", "--id-prefix", "late-", "--json-out", str(out)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)  # past the connections and the warm-up
+        os.kill(proc.pid, signal.SIGSTOP)
+        time.sleep(0.6)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stdout + stderr
+    summary = json.loads(out.read_text())
+    lag, latency = summary["schedule_lag_us"], summary["latency_us"]
+    assert lag["count"] == latency["count"] == summary["measured"]["acks"] > 0, summary
+    # The first request due after the stop began went out when it ended.
+    assert lag["max"] >= 500_000, summary
+    assert latency["max"] >= lag["max"], summary
+    # Only the requests due during the stop were late by it.
+    assert lag["p50"] < 250_000, summary
+    assert "sent late us" in stdout, stdout
 
 
 def websocket_accept(key):
