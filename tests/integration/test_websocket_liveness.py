@@ -385,6 +385,67 @@ def test_client_that_never_reads_is_disconnected(raccoon, kafka, max_queued_acks
     assert server.running()
 
 
+# A client that reads slowly but steadily: the cap counts what the socket has
+# not taken, so it is not disconnected however many acks pass.
+SLOW_READER_CAP = 200
+SLOW_READER_UNREAD = 90  # acks it leaves unread: more than the socket buffers hold
+SLOW_READER_ROUNDS = 600  # three times the cap
+SLOW_READER_GUID_BYTES = 64 * 1024  # each ack echoes its req_guid: 64 KiB acks
+SLOW_READER_TIME_BOUND_S = 60.0
+
+
+def test_client_that_reads_slowly_but_steadily_is_not_disconnected(raccoon, kafka):
+    """The cap on unread acks counts the acks the socket has not taken since
+    the server's last completed write, not acks since the client fell behind.
+    This client leaves 90 acks of 64 KiB unread (5.6 MiB: more than the
+    server's send buffer, 4 MiB at most here, and its own 4 KiB hold), so the
+    server always has acks queued and writes them as the client reads; then,
+    600 times, it reads one ack and sends one request. Three times the cap
+    (200) pass through the full pipe; at most twice 90 wait at once (a write
+    in progress and what came after it), so it gets every ack. With the count
+    never going down it would be closed after 200."""
+    server = raccoon.start(event_ack=0,
+                           env={"SERVER_WEBSOCKET_MAX_QUEUED_ACKS": SLOW_READER_CAP})
+    kafka.ensure_topics([server.topic("slow")])
+    raw = RawWebSocket(server, uid("slow"), rcvbuf=4096)
+    sock = raw.sock
+    events = make_events(1, types=("slow",))
+    pad = "g" * SLOW_READER_GUID_BYTES
+    total = SLOW_READER_UNREAD + SLOW_READER_ROUNDS
+    acks = []
+    data = raw.pending
+    try:
+        for i in range(SLOW_READER_UNREAD):
+            sock.sendall(ws_frame(OP_BINARY, proto_request(events, f"{i}-{pad}")))
+        time.sleep(0.5)  # the server reads them all and queues what the pipe does not take
+        sent = SLOW_READER_UNREAD
+        sock.settimeout(10.0)
+        started = time.monotonic()
+        while len(acks) < total and time.monotonic() - started < SLOW_READER_TIME_BOUND_S:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            assert chunk, f"closed by the server after {len(acks)} acks"
+            frames, data = parse_ws_frames(data + chunk)
+            for opcode, payload in frames:
+                if opcode == OP_PING:
+                    sock.sendall(ws_frame(OP_PONG, payload))
+                    continue
+                assert opcode == OP_BINARY, (opcode, payload[:64], len(acks))
+                acks.append(decode_ws_ack(payload))
+            while sent < total and sent - len(acks) < SLOW_READER_UNREAD:
+                sock.sendall(ws_frame(OP_BINARY, proto_request(events, f"{sent}-{pad}")))
+                sent += 1
+    finally:
+        raw.close()
+    assert len(acks) == total, f"{len(acks)} of {total} acks"
+    assert [a["data"].get("req_guid", "").split("-")[0] for a in acks] == [
+        str(i) for i in range(total)]
+    assert all(a["status"] == 1 for a in acks), [a for a in acks if a["status"] != 1][:1]
+    assert server.running()
+
+
 PING_FLOOD_S = 4.0
 PING_FLOOD_RSS_BOUND_KIB = 32 * 1024
 
