@@ -109,12 +109,21 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def machine_busy_seconds():
-    """CPU seconds every core spent busy (not idle, not waiting for I/O)."""
+def machine_cpu_seconds():
+    """CPU seconds of all cores since boot, (busy, stolen): see
+    cpu_seconds_from_stat."""
     with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values[:8]) - idle) / CLOCK_TICKS
+        return cpu_seconds_from_stat(f.readline())
+
+
+def cpu_seconds_from_stat(line):
+    """From /proc/stat's "cpu" line: (busy, stolen) seconds. Busy is time the
+    cores ran anything here (not idle, not waiting for I/O); stolen is time
+    this virtual machine had work to run while the hypervisor ran another
+    (steal): it slows every process here alike, and on this host it comes and
+    goes (0.1% of a run, then a third)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, line.split()[1:9])
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS, steal / CLOCK_TICKS
 
 
 def uptime_seconds():
@@ -358,7 +367,7 @@ class Bench:
         try:
             server_cpu0 = [cpu_seconds(s.pid) for s in servers]
             broker_cpu0 = cpu_seconds(self.kafka.pid)
-            machine_cpu0 = machine_busy_seconds()
+            machine_cpu0 = machine_cpu_seconds()
             started_uptime = uptime_seconds()
             started = time.monotonic()
             loadgens = []
@@ -377,7 +386,7 @@ class Bench:
             wall = time.monotonic() - started
             server_cpu = [cpu_seconds(s.pid) - c0 for s, c0 in zip(servers, server_cpu0)]
             broker_cpu = cpu_seconds(self.kafka.pid) - broker_cpu0
-            machine_cpu = machine_busy_seconds() - machine_cpu0
+            machine_cpu = [b - a for a, b in zip(machine_cpu0, machine_cpu_seconds())]
             gc_pauses = self.kafka.gc_pauses(started_uptime, uptime_seconds())
             server_hwm = [vm_hwm_kib(s.pid) for s in servers]
         finally:
@@ -388,6 +397,7 @@ class Bench:
 
     def result(self, prepared, wall, server_cpu, broker_cpu, machine_cpu, loadgen_cpu,
                gc_pauses, server_hwm, server_exit, loadgen_exit):
+        machine_busy, machine_stolen = machine_cpu
         topic, plan = prepared["topic"], prepared["plan"]
         # After the server's flush: what the broker holds is what it delivered.
         delivered = self.kafka.message_count(topic)
@@ -428,9 +438,10 @@ class Bench:
             "broker_gc_pauses_ms": gc_pauses,
             "loadgen_cpu_s": round(loadgen_cpu, 3),
             "loadgen_cores": loadgen_cpu / wall,
-            "machine_busy_cores": machine_cpu / wall,
+            "machine_busy_cores": machine_busy / wall,
+            "stolen_cores": machine_stolen / wall,
             # Whatever else ran meanwhile (e.g. a compile) took this from us.
-            "other_cores": max(0.0, (machine_cpu - server_cpu - broker_cpu - loadgen_cpu) / wall),
+            "other_cores": max(0.0, (machine_busy - server_cpu - broker_cpu - loadgen_cpu) / wall),
             "wall_s": round(wall, 2),
             "server_vm_hwm_kib": server_hwm,
             "server_exit": server_exit,
@@ -440,7 +451,8 @@ class Bench:
         log(f"{prepared['name']}: {result['events_per_s']:.0f} events/s, "
             f"p99 {lat.get('p99', 0):.0f} us, "
             f"server {result['server_cores']:.2f} cores, broker {result['broker_cores']:.2f}, "
-            f"loadgen {result['loadgen_cores']:.2f}, others {result['other_cores']:.2f}; "
+            f"loadgen {result['loadgen_cores']:.2f}, others {result['other_cores']:.2f}, "
+            f"stolen {result['stolen_cores']:.2f}; "
             f"broker GC pauses {fmt_pauses(gc_pauses)}; "
             f"{result['server_cpu_us_per_event'] or 0:.2f} us CPU/event; "
             f"delivered {delivered} of {acked_events} acked; exit {loadgen_exit}; "
@@ -579,8 +591,8 @@ def run_table(runs):
     lines = [
         "| run | offered req/s | events/s | acks/s | p50 | p90 | p99 | p99.9 | max "
         "| loadgen late p99 | server CPU µs/event | server cores | broker cores | loadgen cores "
-        "| other cores | broker GC pauses | delivered / acked events | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
+        "| other cores | stolen cores | broker GC pauses | delivered / acked events | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for r in runs:
         lat = r["latency_us"]
@@ -593,11 +605,11 @@ def run_table(runs):
             f"| {fmt_us(lat.get('p99_9'))} | {fmt_us(lat.get('max'))} "
             f"| {fmt_us(r['loadgen_schedule_lag_us'].get('p99')) if r['mode'] == 'open' else '–'} "
             f"| {cpu:.2f} | {r['server_cores']:.2f} | {r['broker_cores']:.2f} "
-            f"| {r['loadgen_cores']:.2f} | {r['other_cores']:.2f} "
+            f"| {r['loadgen_cores']:.2f} | {r['other_cores']:.2f} | {r['stolen_cores']:.2f} "
             f"| {fmt_pauses(r['broker_gc_pauses_ms'])} "
             f"| {r['events_delivered']:,} / {r['events_acked']:,} "
             f"| {errors} |" if cpu is not None else
-            f"| {r['label']} | – | – | – | – | – | – | – | – | – | – | – | – | – | – | – | – "
+            f"| {r['label']} | – | – | – | – | – | – | – | – | – | – | – | – | – | – | – | – | – "
             f"| {errors} |")
     return "\n".join(lines)
 
@@ -608,10 +620,15 @@ def bottleneck(run, cores):
     parts = [("server", run["server_cores"]), ("load generator", run["loadgen_cores"]),
              ("broker", run["broker_cores"]), ("other processes", run["other_cores"])]
     busy = [f"{name} {value:.2f}" for name, value in parts]
+    busy.append(f"stolen by the hypervisor {run['stolen_cores']:.2f}")
     saturated = [name for name, value in parts[:2] if value >= 0.9]
-    if run["machine_busy_cores"] >= 0.9 * cores:
-        verdict = ("the machine's CPU as a whole (server, load generator, broker"
-                   f"{' and other processes' if run['other_cores'] >= 0.1 else ''} share it)")
+    if run["machine_busy_cores"] + run["stolen_cores"] >= 0.9 * cores:
+        sharers = "server, load generator, broker"
+        if run["other_cores"] >= 0.1:
+            sharers += ", other processes"
+        if run["stolen_cores"] >= 0.1:
+            sharers += ", the hypervisor's other guests"
+        verdict = f"the machine's CPU as a whole ({sharers} share it)"
     elif saturated:
         verdict = " and ".join(saturated) + " (a full core)"
     else:
@@ -750,7 +767,10 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version):
     out.append("- **cores**: CPU seconds of the process over the run's wall time: 1.00 is one "
                "core busy; the broker's share is its own process (the PID in the kafka dir); "
                "other cores: the machine's busy time (`/proc/stat`) less those three, i.e. "
-               "whatever else ran meanwhile.")
+               "whatever else ran meanwhile; stolen cores: time this virtual machine had work "
+               "while the hypervisor ran other guests (`/proc/stat`'s steal). Steal slows all "
+               "three processes alike and comes and goes on this host, so a run with steal "
+               "measured a slower machine.")
     out.append("- **broker GC pauses**: the broker's stop-the-world collections that ended "
                "during the run (warm-up and drain included), from its GC log: while one lasts, "
                "no produce request is answered, so every ack then in flight waits for it.")

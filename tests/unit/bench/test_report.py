@@ -38,6 +38,7 @@ def run(label, p99, mode="open", lag_p99=250.0):
             "loadgen_schedule_lag_us": {"p99": lag_p99} if mode == "open" else {},
             "events_per_s": 10000.0, "acks_per_s": 1000.0, "server_cpu_us_per_event": 1.5,
             "server_cores": 0.5, "broker_cores": 0.2, "loadgen_cores": 0.4, "other_cores": 0.0,
+            "stolen_cores": 0.3, "machine_busy_cores": 1.1,
             "broker_gc_pauses_ms": [12.0], "events_delivered": 150000, "events_acked": 150000,
             "errors": {}}
 
@@ -66,3 +67,22 @@ def test_every_row_of_the_results_table_has_the_headers_columns(mode):
     late = cells[names.index("loadgen late p99")]
     assert late == ("250 µs" if mode == "open" else "–")
     assert cells[names.index("p99")] == "5.0 ms"
+    assert cells[names.index("stolen cores")] == "0.30"
+
+
+def test_busy_and_stolen_seconds_come_apart_from_proc_stat():
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    line = "cpu  1000 20 300 5000 70 0 10 450 0 0"
+    busy, stolen = suite.cpu_seconds_from_stat(line)
+    assert busy == pytest.approx((1000 + 20 + 300 + 0 + 10) / suite.CLOCK_TICKS)
+    assert stolen == pytest.approx(450 / suite.CLOCK_TICKS)
+
+
+def test_a_machine_busy_with_the_hypervisors_other_guests_is_named_as_the_bound():
+    peak = run("max (closed loop)", 50_000, mode="closed")
+    peak.update(server_cores=0.7, loadgen_cores=0.4, broker_cores=0.2, other_cores=0.0,
+                machine_busy_cores=1.3, stolen_cores=0.6)
+    verdict = suite.bottleneck(peak, 2)
+    assert "stolen by the hypervisor 0.60" in verdict
+    assert verdict.endswith("bound by the machine's CPU as a whole (server, load generator, "
+                            "broker, the hypervisor's other guests share it)")
