@@ -283,6 +283,7 @@ class Bench:
         self.loadgen_core = self.cores[1] if self.pinned else None
         self.warmup = 2 if self.quick else 5
         self.duration = 5 if self.quick else 15
+        self.half_load_runs = 1 if self.quick else HALF_LOAD_RUNS
         self.work = tempfile.mkdtemp(prefix="raccoon-bench.")
         # The binary under test; --compare switches it between runs.
         self.raccoon = args.raccoon
@@ -537,7 +538,7 @@ class Bench:
         ramp = [0.5] if self.quick else [0.25, 0.5, 0.75, 0.9]
         self.warm_up_broker()
         self.transport_scenario(1, "WebSocket, EVENT_ACK=1", "websocket", 1, ramp,
-                                half_runs=1 if self.quick else HALF_LOAD_RUNS)
+                                half_runs=self.half_load_runs)
         self.transport_scenario(2, "WebSocket, EVENT_ACK=0", "websocket", 0, [0.5])
         self.transport_scenario(3, "REST keep-alive, EVENT_ACK=1", "rest", 1, [0.5])
         self.transport_scenario(4, "gRPC, EVENT_ACK=1", "grpc", 1, [0.5])
@@ -748,10 +749,12 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version):
         f"- **max (closed loop)**: {MAX_WINDOW} requests in flight per connection "
         f"({MAX_WINDOW * CONNECTIONS:,} in all): the maximum sustained rate, and its latency "
         "under that saturation.")
+    half_runs = bench.half_load_runs
     out.append("- **N% of max (open loop)**: requests at N% of that run's acks/s, latency "
                "counted from when each request was due (no coordinated omission). Scenario 1 "
-               f"runs 50% {HALF_LOAD_RUNS} times: its p99 target's figure is their median, and "
-               "the plot shows the median run at each rate.")
+               f"runs 50% {'once' if half_runs == 1 else f'{half_runs} times'}: its p99 "
+               "target's figure is their median, and the plot shows the median run at each "
+               "rate.")
     out.append("- **loadgen late p99**: open loop, how late the load generator itself got "
                "to a request after its due time (p99): the part of the latency that was the "
                "generator's own, when it was short of CPU.")
