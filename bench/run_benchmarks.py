@@ -466,7 +466,7 @@ class Bench:
         also kept in self.runs."""
         return self.measure([self.prepare(scenario, label, transport, event_ack, plan)])[0]
 
-    def transport_scenario(self, scenario, title, transport, event_ack, fractions, half_runs=1):
+    def transport_scenario(self, scenario, transport, event_ack, fractions, half_runs=1):
         peak = self.run(scenario, "max (closed loop)", transport, event_ack,
                         ["--window", MAX_WINDOW])
         rate = peak["acks_per_s"]
@@ -537,11 +537,11 @@ class Bench:
     def suite(self):
         ramp = [0.5] if self.quick else [0.25, 0.5, 0.75, 0.9]
         self.warm_up_broker()
-        self.transport_scenario(1, "WebSocket, EVENT_ACK=1", "websocket", 1, ramp,
+        self.transport_scenario(1, "websocket", 1, ramp,
                                 half_runs=self.half_load_runs)
-        self.transport_scenario(2, "WebSocket, EVENT_ACK=0", "websocket", 0, [0.5])
-        self.transport_scenario(3, "REST keep-alive, EVENT_ACK=1", "rest", 1, [0.5])
-        self.transport_scenario(4, "gRPC, EVENT_ACK=1", "grpc", 1, [0.5])
+        self.transport_scenario(2, "websocket", 0, [0.5])
+        self.transport_scenario(3, "rest", 1, [0.5])
+        self.transport_scenario(4, "grpc", 1, [0.5])
 
 
 SCENARIO_TITLES = {
