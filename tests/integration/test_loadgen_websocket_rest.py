@@ -23,6 +23,7 @@ import pytest
 from conftest import (
     EVENTS_PATH,
     HOST,
+    WS_GUID,
     assert_loadgen_all_acked,
     assert_loadgen_in_kafka_once,
     loadgen_bin,
@@ -33,26 +34,26 @@ from conftest import (
 WINDOW = 4  # requests in flight per connection: acks may come out of order
 
 
-@pytest.mark.parametrize("fmt", ["proto", "json"])
-def test_websocket_windowed_requests_acked_and_delivered_once(raccoon, kafka, tmp_path, fmt):
+@pytest.mark.parametrize(
+    "scheme, transport, fmt, window",
+    [
+        ("ws", "websocket", "proto", WINDOW),
+        ("ws", "websocket", "json", WINDOW),
+        # One request on the wire at a time per connection; the window queues
+        # the others in the client.
+        ("http", "rest", "json", 3),
+    ],
+    ids=["websocket-proto", "websocket-json", "rest-keep-alive"],
+)
+def test_windowed_requests_acked_and_delivered_once(raccoon, kafka, tmp_path, scheme, transport,
+                                                    fmt, window):
     server = raccoon.start(event_ack=1)
-    guid_prefix = f"beast-ws-{fmt}-{uuid.uuid4().hex[:8]}"
-    run = run_loadgen(f"ws://{HOST}:{server.port}{EVENTS_PATH}", tmp_path,
-                      *loadgen_standard_args(fmt, guid_prefix, f"beast-{fmt}-"), "--window", WINDOW)
+    guid_prefix = f"loadgen-{transport}-{fmt}-{uuid.uuid4().hex[:8]}"
+    run = run_loadgen(f"{scheme}://{HOST}:{server.port}{EVENTS_PATH}", tmp_path,
+                      *loadgen_standard_args(fmt, guid_prefix, f"loadgen-{transport}-{fmt}-"),
+                      "--window", window)
     assert_loadgen_all_acked(run, guid_prefix)
-    assert run.summary["config"]["transport"] == "websocket"
-    assert_loadgen_in_kafka_once(kafka, server, guid_prefix)
-
-
-def test_rest_keep_alive_acked_and_delivered_once(raccoon, kafka, tmp_path):
-    server = raccoon.start(event_ack=1)
-    guid_prefix = f"beast-rest-{uuid.uuid4().hex[:8]}"
-    # One request on the wire at a time per connection; the window queues
-    # the others in the client.
-    run = run_loadgen(f"http://{HOST}:{server.port}{EVENTS_PATH}", tmp_path,
-                      *loadgen_standard_args("json", guid_prefix, "beast-rest-"), "--window", 3)
-    assert_loadgen_all_acked(run, guid_prefix)
-    assert run.summary["config"]["transport"] == "rest"
+    assert run.summary["config"]["transport"] == transport
     assert_loadgen_in_kafka_once(kafka, server, guid_prefix)
 
 
@@ -138,7 +139,7 @@ def test_open_loop_latency_counts_from_the_due_time_and_names_the_generators_own
 
 def websocket_accept(key):
     """RFC 6455 §4.2.2: what a server answers to Sec-WebSocket-Key."""
-    digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+    digest = hashlib.sha1((key + WS_GUID).encode()).digest()
     return base64.b64encode(digest).decode()
 
 
