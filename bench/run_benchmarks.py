@@ -101,11 +101,16 @@ def log(message):
 
 
 
-def cpu_seconds(pid):
-    """utime + stime of a whole process (every thread), from /proc/PID/stat."""
+def stat_fields(pid):
+    """/proc/PID/stat's fields from the third on (stat(5)): the command name
+    before them may hold spaces and parentheses."""
     with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # Fields 14 and 15 of stat(5); the split starts at field 3.
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid):
+    """utime + stime of a whole process (every thread): stat(5) fields 14 and 15."""
+    fields = stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
@@ -134,9 +139,7 @@ def uptime_seconds():
 
 def process_start_uptime(pid):
     """When the process started, in seconds since boot (stat(5) field 22)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[19]) / CLOCK_TICKS
+    return int(stat_fields(pid)[19]) / CLOCK_TICKS
 
 
 def vm_hwm_kib(pid):
@@ -333,9 +336,10 @@ class Bench:
         proc.wait(timeout=10)
         raise RuntimeError("raccoon did not answer /ping within 20 s")
 
-    def prepare(self, scenario, label, transport, event_ack, plan):
+    def prepare(self, scenario, label, transport, event_ack, plan, fraction=None):
         """A topic of its own and a fresh server for one loadgen run, and the
-        loadgen's command; `plan` is ["--window", W] or ["--rate", R]."""
+        loadgen's command; `plan` is ["--window", W] or ["--rate", R], the
+        latter `fraction` of the scenario's maximum."""
         self.seq += 1
         name = f"{self.seq:02d}-{scenario}-{label}".replace(" ", "_").replace("%", "pct")
         pattern = f"bench-{self.seq:02d}-{int(time.time())}-%s"
@@ -359,7 +363,7 @@ class Bench:
         log(f"{name}: {' '.join(cmd[cmd.index(self.args.loadgen):])}")
         return {"name": name, "topic": topic, "server": server, "cmd": cmd, "out": out,
                 "scenario": scenario, "label": label, "transport": transport,
-                "event_ack": event_ack, "plan": plan}
+                "event_ack": event_ack, "plan": plan, "fraction": fraction}
 
     def measure(self, prepared):
         """Runs the prepared loadgens at once and waits for them; returns the
@@ -422,7 +426,7 @@ class Bench:
         result = {
             "scenario": prepared["scenario"], "label": prepared["label"],
             "transport": prepared["transport"], "event_ack": prepared["event_ack"],
-            "plan": plan,
+            "plan": plan, "fraction": prepared["fraction"],
             "mode": "closed" if plan[0] == "--window" else "open",
             "offered_requests_per_s": plan[1] if plan[0] == "--rate" else None,
             "events_per_s": measured.get("events_per_s", 0),
@@ -461,10 +465,11 @@ class Bench:
         self.runs.append(result)
         return result
 
-    def run(self, scenario, label, transport, event_ack, plan):
+    def run(self, scenario, label, transport, event_ack, plan, fraction=None):
         """One loadgen run against a fresh server; returns the measurements,
         also kept in self.runs."""
-        return self.measure([self.prepare(scenario, label, transport, event_ack, plan)])[0]
+        return self.measure([self.prepare(scenario, label, transport, event_ack, plan,
+                                          fraction)])[0]
 
     def transport_scenario(self, scenario, transport, event_ack, fractions, half_runs=1):
         peak = self.run(scenario, "max (closed loop)", transport, event_ack,
@@ -478,7 +483,7 @@ class Bench:
             for k in range(1, runs + 1):
                 label = f"{fraction:.0%} of max (open loop)"
                 self.run(scenario, label + (f", run {k} of {runs}" if runs > 1 else ""),
-                         transport, event_ack, ["--rate", round(rate * fraction)])
+                         transport, event_ack, ["--rate", round(rate * fraction)], fraction)
 
     def idle_rss(self):
         levels = ",".join(map(str, self.idle_levels))
@@ -563,7 +568,7 @@ def fmt_us(value):
 
 
 def half_load_runs(runs):
-    return [r for r in runs if r["label"].startswith("50%")]
+    return [r for r in runs if r.get("fraction") == 0.5]
 
 
 def median_by_p99(runs):

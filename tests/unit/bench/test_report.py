@@ -31,8 +31,9 @@ def test_a_run_is_charged_with_the_pauses_that_ended_within_it(tmp_path):
     assert kafka.gc_pauses(102.2, 108.0) == []
 
 
-def run(label, p99, mode="open", lag_p99=250.0):
-    return {"label": label, "mode": mode, "offered_requests_per_s": 1000 if mode == "open" else None,
+def run(label, p99, mode="open", lag_p99=250.0, fraction=None):
+    return {"label": label, "mode": mode, "fraction": fraction,
+            "offered_requests_per_s": 1000 if mode == "open" else None,
             "latency_us": {"p50": 900.0, "p90": 1500.0, "p99": p99, "p99_9": 2 * p99,
                            "max": 3 * p99},
             "loadgen_schedule_lag_us": {"p99": lag_p99} if mode == "open" else {},
@@ -45,11 +46,11 @@ def run(label, p99, mode="open", lag_p99=250.0):
 
 def test_the_p99_target_takes_the_median_of_the_half_load_runs_and_shows_each():
     runs = [run("max (closed loop)", 50_000, mode="closed"),
-            run("25% of max (open loop)", 2_000),
-            run("50% of max (open loop), run 1 of 3", 3_000),
-            run("50% of max (open loop), run 2 of 3", 184_000),
-            run("50% of max (open loop), run 3 of 3", 4_600),
-            run("75% of max (open loop)", 9_000)]
+            run("25% of max (open loop)", 2_000, fraction=0.25),
+            run("50% of max (open loop), run 1 of 3", 3_000, fraction=0.5),
+            run("50% of max (open loop), run 2 of 3", 184_000, fraction=0.5),
+            run("50% of max (open loop), run 3 of 3", 4_600, fraction=0.5),
+            run("75% of max (open loop)", 9_000, fraction=0.75)]
     half = suite.half_load_runs(runs)
     assert [r["latency_us"]["p99"] for r in half] == [3_000, 184_000, 4_600]
     assert suite.median_by_p99(half)["latency_us"]["p99"] == 4_600
