@@ -77,6 +77,11 @@ MAX_WINDOW = 4
 BROKER_JVM_OPTS = ("-Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 "
                    "-XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent "
                    "-XX:MaxInlineLevel=15")
+# A deleted topic's files go this long after the deletion (Kafka's default is a
+# minute), and the suite waits for them: removing the maximum run's gigabytes
+# had fallen inside a later 50% run and coincided with its worst stretch of
+# slow acks.
+BROKER_PROPERTIES = "log.segment.delete.delay.ms=1000"
 
 # Unreported runs at the maximum before the suite, about a minute in all.
 BROKER_WARMUP_RUNS = 3
@@ -205,7 +210,8 @@ class Kafka:
         # run can say which of them fell inside it.
         self.gc_log = os.path.join(self.directory, "gc.log")
         env = dict(os.environ,
-                   KAFKA_BROKER_JVM_OPTS=f"{BROKER_JVM_OPTS} -Xlog:gc:file={self.gc_log}:uptime")
+                   KAFKA_BROKER_JVM_OPTS=f"{BROKER_JVM_OPTS} -Xlog:gc:file={self.gc_log}:uptime",
+                   KAFKA_BROKER_PROPERTIES=BROKER_PROPERTIES)
         out = subprocess.run([KAFKA_SCRIPT, "start", self.directory], capture_output=True,
                              text=True, timeout=300, env=env)
         if out.returncode != 0:
@@ -237,10 +243,20 @@ class Kafka:
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def delete_topic(self, topic, timeout=30):
-        """Frees a counted run's events on disk (the broker deletes the files
-        a minute later), so a suite needs room for a few runs, not all."""
+        """Frees a counted run's events on disk, so a suite needs room for one
+        run, not all, and returns once the files are gone: the broker removes
+        them in the background, which is work no later run should carry."""
         for future in self.admin.delete_topics([topic], operation_timeout=timeout).values():
             future.result(timeout=timeout)
+        data = os.path.join(self.directory, "data")
+        # A partition's directory, as it was or renamed for deletion.
+        partition_dir = re.compile(rf"{re.escape(topic)}-[0-9]+(\..*-delete)?")
+        deadline = time.monotonic() + timeout
+        while any(partition_dir.fullmatch(d) for d in os.listdir(data)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the broker kept topic {topic}'s files {timeout}s after "
+                                   "deleting it")
+            time.sleep(0.2)
 
     def create_topic(self, topic, timeout=30):
         futures = self.admin.create_topics(
@@ -737,7 +753,9 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version):
     out.append(f"- Kafka {kafka_version}, single node (KRaft) from `scripts/kafka.sh`, on the "
                f"same machine; each run's topic has {PARTITIONS} partitions; the server's "
                "producer settings are its defaults (`linger.ms` 1, librdkafka's 5 being what upstream "
-               f"ships); the broker's JVM as Kafka's start script sets it: `{BROKER_JVM_OPTS}`")
+               f"ships); the broker's JVM as Kafka's start script sets it: `{BROKER_JVM_OPTS}`; "
+               f"`{BROKER_PROPERTIES}`, and each run's topic is deleted and its files gone "
+               "before the next run starts")
     out.append("- on this development container another engineer may have been compiling on the "
                "same cores during the run: throughput and latency are noisy, server CPU "
                "µs/event is the figure least affected\n")

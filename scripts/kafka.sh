@@ -7,6 +7,7 @@
 #   kafka.sh stop DIR     stop the broker started in DIR, by its PID
 #
 # The cache is ${RACCOON_CACHE_DIR:-~/.cache/raccoon}; nothing goes in the repo.
+# KAFKA_BROKER_PROPERTIES holds extra server.properties lines for a new DIR.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -85,6 +86,7 @@ group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=2
 log.flush.interval.messages=9223372036854775807
+${KAFKA_BROKER_PROPERTIES:-}
 PROPERTIES
         echo "127.0.0.1:$port" >"$dir/bootstrap"
         java_cmd kafka.tools.StorageTool format -t "$(java_cmd kafka.tools.StorageTool random-uuid)" \
