@@ -80,8 +80,10 @@ BROKER_JVM_OPTS = ("-Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 "
 # A deleted topic's files go this long after the deletion (Kafka's default is a
 # minute), and the suite waits for them: removing the maximum run's gigabytes
 # had fallen inside a later 50% run and coincided with its worst stretch of
-# slow acks.
-BROKER_PROPERTIES = "log.segment.delete.delay.ms=1000"
+# slow acks. The broker's first pass at removing files comes after the initial
+# task delay (30 s by default), which a short suite's first deletion would wait
+# out.
+BROKER_PROPERTIES = ("log.segment.delete.delay.ms=1000", "log.initial.task.delay.ms=1000")
 
 # Unreported runs at the maximum before the suite, about a minute in all.
 BROKER_WARMUP_RUNS = 3
@@ -211,7 +213,7 @@ class Kafka:
         self.gc_log = os.path.join(self.directory, "gc.log")
         env = dict(os.environ,
                    KAFKA_BROKER_JVM_OPTS=f"{BROKER_JVM_OPTS} -Xlog:gc:file={self.gc_log}:uptime",
-                   KAFKA_BROKER_PROPERTIES=BROKER_PROPERTIES)
+                   KAFKA_BROKER_PROPERTIES="\n".join(BROKER_PROPERTIES))
         out = subprocess.run([KAFKA_SCRIPT, "start", self.directory], capture_output=True,
                              text=True, timeout=300, env=env)
         if out.returncode != 0:
@@ -248,11 +250,18 @@ class Kafka:
         them in the background, which is work no later run should carry."""
         for future in self.admin.delete_topics([topic], operation_timeout=timeout).values():
             future.result(timeout=timeout)
-        data = os.path.join(self.directory, "data")
-        # A partition's directory, as it was or renamed for deletion.
+        self.wait_until_files_gone(topic, timeout)
+
+    def topic_dirs(self, topic):
+        """The topic's partition directories in the broker's log dir (kafka.sh's
+        log.dirs), as they were or renamed for deletion."""
         partition_dir = re.compile(rf"{re.escape(topic)}-[0-9]+(\..*-delete)?")
+        return sorted(d for d in os.listdir(os.path.join(self.directory, "data"))
+                      if partition_dir.fullmatch(d))
+
+    def wait_until_files_gone(self, topic, timeout):
         deadline = time.monotonic() + timeout
-        while any(partition_dir.fullmatch(d) for d in os.listdir(data)):
+        while self.topic_dirs(topic):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the broker kept topic {topic}'s files {timeout}s after "
                                    "deleting it")
@@ -754,8 +763,8 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version):
                f"same machine; each run's topic has {PARTITIONS} partitions; the server's "
                "producer settings are its defaults (`linger.ms` 1, librdkafka's 5 being what upstream "
                f"ships); the broker's JVM as Kafka's start script sets it: `{BROKER_JVM_OPTS}`; "
-               f"`{BROKER_PROPERTIES}`, and each run's topic is deleted and its files gone "
-               "before the next run starts")
+               f"`{'`, `'.join(BROKER_PROPERTIES)}`, and each run's topic is deleted and its "
+               "files gone before the next run starts")
     out.append("- on this development container another engineer may have been compiling on the "
                "same cores during the run: throughput and latency are noisy, server CPU "
                "µs/event is the figure least affected\n")
