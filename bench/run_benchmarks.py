@@ -91,7 +91,7 @@ BROKER_WARMUP_RUNS = 3
 # is the host's phase as much as ours (3 to 184 ms at one rate, same binaries,
 # minutes apart), so the target's figure is the median of this many runs, each
 # shown.
-HALF_LOAD_RUNS = 3
+HALF_LOAD_REPEATS = 3
 
 
 class Interrupted(Exception):
@@ -311,7 +311,7 @@ class Bench:
         self.loadgen_core = self.cores[1] if self.pinned else None
         self.warmup = 2 if self.quick else 5
         self.duration = 5 if self.quick else 15
-        self.half_load_runs = 1 if self.quick else HALF_LOAD_RUNS
+        self.half_load_repeats = 1 if self.quick else HALF_LOAD_REPEATS
         self.work = tempfile.mkdtemp(prefix="raccoon-bench.")
         # The binary under test; --compare switches it between runs.
         self.raccoon = args.raccoon
@@ -496,7 +496,8 @@ class Bench:
         return self.measure([self.prepare(scenario, label, transport, event_ack, plan,
                                           fraction)])[0]
 
-    def transport_scenario(self, scenario, transport, event_ack, fractions, half_runs=1):
+    def transport_scenario(self, scenario, transport, event_ack, fractions,
+                           half_load_repeats=1):
         peak = self.run(scenario, "max (closed loop)", transport, event_ack,
                         ["--window", MAX_WINDOW])
         rate = peak["acks_per_s"]
@@ -504,10 +505,10 @@ class Bench:
             log(f"scenario {scenario}: no throughput, no open-loop runs")
             return
         for fraction in fractions:
-            runs = half_runs if fraction == 0.5 else 1
-            for k in range(1, runs + 1):
-                label = f"{fraction:.0%} of max (open loop)"
-                self.run(scenario, label + (f", run {k} of {runs}" if runs > 1 else ""),
+            repeats = half_load_repeats if fraction == 0.5 else 1
+            label = f"{fraction:.0%} of max (open loop)"
+            for k in range(1, repeats + 1):
+                self.run(scenario, label + (f", run {k} of {repeats}" if repeats > 1 else ""),
                          transport, event_ack, ["--rate", round(rate * fraction)], fraction)
 
     def idle_rss(self):
@@ -568,7 +569,7 @@ class Bench:
         ramp = [0.5] if self.quick else [0.25, 0.5, 0.75, 0.9]
         self.warm_up_broker()
         self.transport_scenario(1, "websocket", 1, ramp,
-                                half_runs=self.half_load_runs)
+                                half_load_repeats=self.half_load_repeats)
         self.transport_scenario(2, "websocket", 0, [0.5])
         self.transport_scenario(3, "rest", 1, [0.5])
         self.transport_scenario(4, "grpc", 1, [0.5])
@@ -781,10 +782,10 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version):
         f"- **max (closed loop)**: {MAX_WINDOW} requests in flight per connection "
         f"({MAX_WINDOW * CONNECTIONS:,} in all): the maximum sustained rate, and its latency "
         "under that saturation.")
-    half_runs = bench.half_load_runs
+    repeats = bench.half_load_repeats
     out.append("- **N% of max (open loop)**: requests at N% of that run's acks/s, latency "
                "counted from when each request was due (no coordinated omission). Scenario 1 "
-               f"runs 50% {'once' if half_runs == 1 else f'{half_runs} times'}: its p99 "
+               f"runs 50% {'once' if repeats == 1 else f'{repeats} times'}: its p99 "
                "target's figure is their median, and the plot shows the median run at each "
                "rate.")
     out.append("- **loadgen late p99**: open loop, how late the load generator itself got "
