@@ -252,7 +252,7 @@ def test_dockerfile_runtime_settings():
         by_word.setdefault(word, []).append(rest)
     assert by_word["USER"] == [f"{IMAGE_UID}:{IMAGE_UID}"]
     assert set(by_word["EXPOSE"][0].split()) == {"8080", "8081", "9090"}
-    assert by_word["ENTRYPOINT"] == ['["/usr/bin/tini", "--"]']
+    assert by_word["ENTRYPOINT"] == ['["/usr/bin/tini", "--", "/usr/local/bin/raccoon-entrypoint"]']
     assert by_word["CMD"] == ['["./raccoon", "server"]']
     assert by_word["WORKDIR"] == ["/app"]
     assert "raccoon-healthcheck" in by_word["HEALTHCHECK"][0]
@@ -262,6 +262,7 @@ def test_dockerfile_copies_only_what_the_context_keeps():
     ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")]
     for source in ["scripts/install-deps.sh", "docker/healthcheck.sh", "docker/runtime-packages.sh",
+                   "docker/entrypoint.sh",
                    "CMakeLists.txt", "src", "include", "proto", "bench", "cmake"]:
         assert (ROOT / source).exists(), source
         assert not any(source == p or source.startswith(p + "/") for p in ignored), source
@@ -295,6 +296,14 @@ def test_healthcheck_script(status, healthy):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_entrypoint_raises_the_open_files_soft_limit():
+    script = f"ulimit -S -n 256; exec sh {DOCKER / 'entrypoint.sh'} sh -c 'ulimit -S -n; ulimit -H -n'"
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True,
+                            timeout=10)
+    soft, hard = result.stdout.split()
+    assert soft == hard
 
 
 def test_healthcheck_fails_when_nothing_listens():

@@ -11,6 +11,7 @@ names the image (default raccoon:latest); `make image` builds it.
 import base64
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -130,7 +131,13 @@ def server(image, kafka, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("image") / "server.log"
     log = open(log_path, "wb")
     started = time.monotonic()
-    process = subprocess.Popen(in_image(image, argv, env), stdout=log, stderr=subprocess.STDOUT)
+    # A runtime's usual soft limit on open files, below the hard one: the
+    # image's entry point raises it.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    soft = min(1024, hard)
+    process = subprocess.Popen(in_image(image, argv, env), stdout=log, stderr=subprocess.STDOUT,
+                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                                                     (soft, hard)))
     base = f"http://127.0.0.1:{ports['http']}"
     times = {}
     deadline = started + START_TIMEOUT_S
@@ -175,6 +182,17 @@ def test_runs_as_the_images_non_root_user(image, server):
     assert (stat.st_uid, stat.st_mode & 0o022) == (0, 0)
     passwd = (image["root"] / "etc" / "passwd").read_text()
     assert f":{uid}:{gid}:" in passwd
+
+
+def test_open_files_soft_limit_raised_to_the_hard_one(server):
+    pid = server_pid(server)
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            assert soft == hard, line
+            break
+    else:
+        raise AssertionError("no open files limit")
 
 
 def test_exposes_the_servers_ports_and_a_healthcheck(image):
