@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("IMAGE", "raccoon:latest")
@@ -193,6 +194,14 @@ def test_open_files_soft_limit_raised_to_the_hard_one(server):
             break
     else:
         raise AssertionError("no open files limit")
+
+
+def test_the_kubernetes_prestop_command_is_in_the_image(image):
+    deployment = yaml.safe_load((ROOT / "deploy/kubernetes/deployment.yaml").read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    command = container["lifecycle"]["preStop"]["exec"]["command"][0]
+    path = dict(e.split("=", 1) for e in image["config"]["Env"])["PATH"].split(":")
+    assert any((image["root"] / d.lstrip("/") / command).exists() for d in path), command
 
 
 def test_exposes_the_servers_ports_and_a_healthcheck(image):
