@@ -69,6 +69,11 @@ image-test:
 	@bash scripts/install-deps.sh container kafka test
 	@IMAGE=$(IMAGE) /usr/bin/python3 -m pytest -q -s -p no:cacheprovider tests/image
 
+# config/raccoon.yaml and docs/configuration.md's table, from the settings
+# table in the code; a unit test fails when they differ from it.
+docs: build
+	@bash scripts/update-config-docs.sh $(BUILD_DIR)/src/raccoon
+
 fmt:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
 

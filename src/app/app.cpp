@@ -120,6 +120,7 @@ int io_thread_count(const config::settings& settings) {
 
 int run(const config::settings& settings) {
     configure_logging(settings);
+    for (const auto& warning : settings.warnings) spdlog::warn("raccoon: {}", warning);
 
     core::batch_channel channel(settings.worker.buffer_channel_size);
     core::ingestor ingestor(channel, settings.event_ack);

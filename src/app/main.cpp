@@ -6,11 +6,29 @@
 #include <string>
 #include <vector>
 
+#include "raccoon_version.hpp"
+
 namespace {
 
 constexpr std::string_view usage =
-    "Usage: raccoon server [--config FILE] [--NAME=VALUE ...]\n"
-    "       raccoon server --help   lists every setting with its default\n";
+    "Usage: raccoon server [-c FILE] [--NAME=VALUE ...]\n"
+    "       raccoon server --help    lists every setting with its default\n"
+    "       raccoon config sample    prints a YAML file of every setting at its default\n"
+    "       raccoon config reference prints the settings table of docs/configuration.md\n"
+    "       raccoon version          prints the version and the commit built\n";
+
+int config_command(const std::vector<std::string>& args) {
+    if (args.size() == 2 && args[1] == "sample") {
+        std::cout << raccoon::config::sample_yaml();
+        return 0;
+    }
+    if (args.size() == 2 && args[1] == "reference") {
+        std::cout << raccoon::config::reference_markdown();
+        return 0;
+    }
+    std::cerr << "raccoon: config takes sample or reference\n" << usage;
+    return 2;
+}
 
 }  // namespace
 
@@ -20,6 +38,11 @@ int main(int argc, char** argv) {
         std::cout << usage;
         return args.empty() ? 2 : 0;
     }
+    if (args[0] == "version" || args[0] == "--version") {
+        std::cout << "raccoon " << RACCOON_VERSION << " (commit " << RACCOON_COMMIT << ")\n";
+        return 0;
+    }
+    if (args[0] == "config") return config_command(args);
     if (args[0] != "server") {
         std::cerr << "raccoon: unknown command \"" << args[0] << "\"\n" << usage;
         return 2;

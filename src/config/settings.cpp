@@ -22,30 +22,55 @@ constexpr std::string_view linger_alias_key = "PUBLISHER_KAFKA_CLIENT_QUEUE_BUFF
 
 using apply_fn = std::function<void(settings&, const std::string& key, const std::string& value)>;
 
-struct descriptor {
-    std::string_view key;
-    std::string_view default_value;
-    std::string_view meaning;
+// How a setting's text becomes a value: the function, and the values it takes
+// as the docs and the error messages say them.
+struct binder {
     apply_fn apply;
+    std::string allowed;
 };
 
-std::int64_t parse_integer(const std::string& key, const std::string& value, std::int64_t min,
-                           std::int64_t max) {
+struct descriptor {
+    std::string_view key;
+    // Where the setting sits in a YAML file, as upstream's config.sample.yml
+    // nests it; canonical_key(yaml) is key.
+    std::string_view yaml;
+    std::string_view default_value;
+    std::string_view meaning;
+    // How the setting differs from upstream's; empty when it does not.
+    std::string_view upstream;
+    binder bind;
+};
+
+std::string range_text(std::int64_t min, std::int64_t max) {
+    return std::to_string(min) + " to " + std::to_string(max);
+}
+
+// Values a setting's own range does not hold but upstream starts with are
+// moved to the nearest bound, with a warning; values no server could use
+// (a port outside 1-65535) stop start-up.
+enum class out_of_range { nearest, refuse };
+
+std::int64_t parse_integer(settings& s, const std::string& key, const std::string& value,
+                           std::int64_t min, std::int64_t max,
+                           out_of_range policy = out_of_range::nearest) {
     std::int64_t parsed = 0;
     const char* first = value.data();
     const char* last = value.data() + value.size();
     // Go's strconv.Atoi, which upstream parses integers with, takes a leading '+'.
     if (value.size() > 1 && value[0] == '+' && value[1] != '-') ++first;
+    // Beyond 64 bits Go's parser fails too, so upstream refuses it as well.
     auto [end, error] = std::from_chars(first, last, parsed);
     if (error != std::errc{} || end != last) {
-        throw invalid_setting(
-            key, value, "an integer from " + std::to_string(min) + " to " + std::to_string(max));
+        throw invalid_setting(key, value, "an integer from " + range_text(min, max));
     }
-    if (parsed < min || parsed > max) {
-        throw invalid_setting(
-            key, value, "an integer from " + std::to_string(min) + " to " + std::to_string(max));
+    if (parsed >= min && parsed <= max) return parsed;
+    if (policy == out_of_range::refuse) {
+        throw invalid_setting(key, value, "an integer from " + range_text(min, max));
     }
-    return parsed;
+    const std::int64_t used = std::clamp(parsed, min, max);
+    s.warnings.push_back(key + "=" + value + " is outside " + range_text(min, max) + "; using " +
+                         std::to_string(used));
+    return used;
 }
 
 bool parse_bool(const std::string& key, const std::string& value) {
@@ -73,252 +98,411 @@ std::vector<std::string> parse_list(const std::string& value) {
     return items;
 }
 
+std::string lowercase(std::string text) {
+    std::ranges::transform(text, text.begin(), [](unsigned char c) { return std::tolower(c); });
+    return text;
+}
+
 // Binders from a setting's text to one field of the settings, with its range.
 template <typename Member>
-apply_fn integer_field(Member member, std::int64_t min, std::int64_t max) {
-    return [=](settings& s, const std::string& key, const std::string& value) {
-        auto& field = member(s);
-        field = static_cast<std::remove_reference_t<decltype(field)>>(
-            parse_integer(key, value, min, max));
-    };
+binder integer_field(Member member, std::int64_t min, std::int64_t max,
+                     out_of_range policy = out_of_range::nearest) {
+    return {[=](settings& s, const std::string& key, const std::string& value) {
+                auto& field = member(s);
+                field = static_cast<std::remove_reference_t<decltype(field)>>(
+                    parse_integer(s, key, value, min, max, policy));
+            },
+            "an integer from " + range_text(min, max)};
 }
 
 template <typename Member>
-apply_fn duration_field(Member member, std::int64_t min_ms) {
-    return [=](settings& s, const std::string& key, const std::string& value) {
-        member(s) = milliseconds{
-            parse_integer(key, value, min_ms, std::numeric_limits<std::int32_t>::max())};
-    };
+binder port_field(Member member) {
+    return integer_field(member, 1, 65535, out_of_range::refuse);
 }
 
 template <typename Member>
-apply_fn bool_field(Member member) {
-    return [=](settings& s, const std::string& key, const std::string& value) {
-        member(s) = parse_bool(key, value);
-    };
+binder duration_field(Member member, std::int64_t min_ms) {
+    const std::int64_t max_ms = std::numeric_limits<std::int32_t>::max();
+    return {[=](settings& s, const std::string& key, const std::string& value) {
+                member(s) = milliseconds{parse_integer(s, key, value, min_ms, max_ms)};
+            },
+            "milliseconds, " + range_text(min_ms, max_ms)};
+}
+
+// A setting upstream reads that has no use here: its value is checked as
+// upstream checks it, then left alone.
+binder accepted_integer() {
+    return {[](settings& s, const std::string& key, const std::string& value) {
+                parse_integer(s, key, value, std::numeric_limits<std::int64_t>::min(),
+                              std::numeric_limits<std::int64_t>::max());
+            },
+            "an integer (read, not used)"};
+}
+
+binder accepted_text() {
+    return {[](settings&, const std::string&, const std::string&) {}, "any text (read, not used)"};
+}
+
+binder accepted_bool() {
+    return {
+        [](settings&, const std::string& key, const std::string& value) { parse_bool(key, value); },
+        "true or false (read, not used)"};
 }
 
 template <typename Member>
-apply_fn string_field(Member member) {
-    return [=](settings& s, const std::string&, const std::string& value) { member(s) = value; };
+binder bool_field(Member member) {
+    return {[=](settings& s, const std::string& key, const std::string& value) {
+                member(s) = parse_bool(key, value);
+            },
+            "true or false (also 1, 0, t, f)"};
 }
 
 template <typename Member>
-apply_fn list_field(Member member) {
-    return [=](settings& s, const std::string&, const std::string& value) {
-        member(s) = parse_list(value);
-    };
+binder string_field(Member member) {
+    return {[=](settings& s, const std::string&, const std::string& value) { member(s) = value; },
+            "any text"};
 }
 
 template <typename Member>
-apply_fn header_field(Member member) {
-    return [=](settings& s, const std::string& key, const std::string& value) {
-        bool token = std::ranges::all_of(value, [](unsigned char c) {
-            return std::isalnum(c) ||
-                   std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-        });
-        if (!token) throw invalid_setting(key, value, "an HTTP header name");
-        member(s) = value;
-    };
+binder list_field(Member member) {
+    return {[=](settings& s, const std::string&, const std::string& value) {
+                member(s) = parse_list(value);
+            },
+            "a list, separated by commas or spaces"};
+}
+
+template <typename Member>
+binder header_field(Member member) {
+    return {[=](settings& s, const std::string& key, const std::string& value) {
+                bool token = !value.empty() && std::ranges::all_of(value, [](unsigned char c) {
+                    return std::isalnum(c) ||
+                           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+                });
+                if (!token) throw invalid_setting(key, value, "an HTTP header name");
+                member(s) = value;
+            },
+            "an HTTP header name"};
+}
+
+// One of a few words, case-insensitive; aliases map to a word.
+template <typename Member, typename Value>
+binder choice_field(Member member, std::vector<std::pair<std::string, Value>> choices,
+                    std::string allowed) {
+    return {[=](settings& s, const std::string& key, const std::string& value) {
+                const std::string lower = lowercase(value);
+                for (const auto& [word, chosen] : choices) {
+                    if (word == lower) {
+                        member(s) = chosen;
+                        return;
+                    }
+                }
+                throw invalid_setting(key, value, allowed);
+            },
+            allowed};
 }
 
 #define RACCOON_FIELD(path) \
     [](settings & s) -> auto& { return s.path; }
 
+constexpr std::string_view ours = "Ours; upstream has no such setting.";
+
 const std::vector<descriptor>& descriptors() {
     static const std::vector<descriptor> table = {
-        {"SERVER_WEBSOCKET_PORT", "8080", "Port of the HTTP listener: REST and WebSocket.",
-         integer_field(RACCOON_FIELD(server.websocket_port), 1, 65535)},
-        {"SERVER_BIND_ADDRESS", "0.0.0.0", "Address the HTTP listener binds to.",
+        {"SERVER_WEBSOCKET_PORT", "server.websocket.port", "8080",
+         "Port of the HTTP listener: REST and WebSocket.", "",
+         port_field(RACCOON_FIELD(server.websocket_port))},
+        {"SERVER_BIND_ADDRESS", "server.bind_address", "0.0.0.0",
+         "Address the HTTP and gRPC listeners bind to.", ours,
          string_field(RACCOON_FIELD(server.bind_address))},
-        {"SERVER_IO_THREADS", "0", "Threads running the HTTP listener; 0 means one per core.",
+        {"SERVER_IO_THREADS", "server.io_threads", "0",
+         "Threads running the HTTP listener; 0 means one per core.", ours,
          integer_field(RACCOON_FIELD(server.io_threads), 0, 256)},
-        {"SERVER_MAX_REQUEST_BYTES", "4194304",
-         "Largest request body or message accepted; a larger one is refused unread.",
+        {"SERVER_MAX_REQUEST_BYTES", "server.max_request_bytes", "4194304",
+         "Largest request body or WebSocket message accepted; a larger one is refused unread "
+         "(413).",
+         "Ours; upstream reads any size into memory.",
          integer_field(RACCOON_FIELD(server.max_request_bytes), 1024, 1LL << 30)},
-        {"SERVER_HTTP_IDLE_TIMEOUT_MS", "60000",
+        {"SERVER_HTTP_IDLE_TIMEOUT_MS", "server.http.idle_timeout_ms", "60000",
          "A REST connection that sends nothing for this long is closed.",
+         "Ours; upstream never closes an idle REST connection.",
          duration_field(RACCOON_FIELD(server.http_idle_timeout), 100)},
-        {"SERVER_WEBSOCKET_MAX_CONN", "30000", "Most WebSocket connections held at once.",
+        {"SERVER_WEBSOCKET_MAX_CONN", "server.websocket.max_conn", "30000",
+         "Most WebSocket connections held at once; one more is refused with code 4.", "",
          integer_field(RACCOON_FIELD(server.websocket_max_conn), 1, 10'000'000)},
-        {"SERVER_WEBSOCKET_READ_BUFFER_SIZE", "10240",
+        {"SERVER_WEBSOCKET_READ_BUFFER_SIZE", "server.websocket.read_buffer_size", "10240",
          "Accepted as upstream's (its WebSocket library's buffer); a connection here reads "
          "into 4 KiB, grown to the frame being read.",
+         "Read, not used: buffers here grow with the frame.",
          integer_field(RACCOON_FIELD(server.websocket_read_buffer_size), 0, 1 << 30)},
-        {"SERVER_WEBSOCKET_WRITE_BUFFER_SIZE", "10240",
+        {"SERVER_WEBSOCKET_WRITE_BUFFER_SIZE", "server.websocket.write_buffer_size", "10240",
          "Accepted as upstream's (its WebSocket library's buffer); acks are written as they "
          "come, and only what the socket does not take is kept.",
+         "Read, not used: only what the socket does not take is kept.",
          integer_field(RACCOON_FIELD(server.websocket_write_buffer_size), 0, 1 << 30)},
-        {"SERVER_WEBSOCKET_PING_INTERVAL_MS", "30000", "How often the server pings a WebSocket.",
+        {"SERVER_WEBSOCKET_PING_INTERVAL_MS", "server.websocket.ping_interval_ms", "30000",
+         "How often the server pings a WebSocket.", "",
          duration_field(RACCOON_FIELD(server.websocket_ping_interval), 1)},
-        {"SERVER_WEBSOCKET_PONG_WAIT_INTERVAL_MS", "60000",
-         "A WebSocket that answers no ping for this long is closed.",
+        {"SERVER_WEBSOCKET_PONG_WAIT_INTERVAL_MS", "server.websocket.pong_wait_interval_ms",
+         "60000",
+         "A WebSocket whose ping goes unanswered this long, and that sends nothing else "
+         "meanwhile, is closed. Checked at each ping, so a dead peer is found after at most "
+         "the larger of this and the ping interval, plus one interval.",
+         "Upstream measures the wait from the last pong and drops a peer that answers every "
+         "ping when this is not above the ping interval; here a peer that answers is never "
+         "dropped, whatever the pair.",
          duration_field(RACCOON_FIELD(server.websocket_pong_wait_interval), 1)},
-        {"SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS", "5000",
-         "A WebSocket write that stalls this long closes the connection.",
+        {"SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS", "server.websocket.write_wait_interval_ms",
+         "5000", "A WebSocket write that stalls this long closes the connection.", "",
          duration_field(RACCOON_FIELD(server.websocket_write_wait_interval), 1)},
-        {"SERVER_WEBSOCKET_PINGER_SIZE", "1", "Pinger tasks (kept for upstream compatibility).",
+        {"SERVER_WEBSOCKET_PINGER_SIZE", "server.websocket.pinger_size", "1",
+         "Slots of the ping wheel: connections are pinged a slot at a time, spread over the "
+         "interval.",
+         "Upstream starts this many goroutines that each ping their connections at once.",
          integer_field(RACCOON_FIELD(server.websocket_pinger_size), 1, 1024)},
-        {"SERVER_WEBSOCKET_MAX_QUEUED_ACKS", "1000",
-         "Acks a WebSocket client may leave unread before it is disconnected.",
+        {"SERVER_WEBSOCKET_MAX_QUEUED_ACKS", "server.websocket.max_queued_acks", "1000",
+         "Acks a WebSocket client may leave unread before it is disconnected.", ours,
          integer_field(RACCOON_FIELD(server.websocket_max_queued_acks), 1, 1'000'000)},
-        {"SERVER_WEBSOCKET_CHECK_ORIGIN", "true",
-         "Refuse a WebSocket upgrade whose Origin is not the Host.",
+        {"SERVER_WEBSOCKET_CHECK_ORIGIN", "server.websocket.check_origin", "true",
+         "Refuse a WebSocket upgrade whose Origin is not the Host.", "",
          bool_field(RACCOON_FIELD(server.websocket_check_origin))},
-        {"SERVER_WEBSOCKET_CONN_ID_HEADER", "X-User-ID", "Header naming the connection's user.",
+        {"SERVER_WEBSOCKET_CONN_ID_HEADER", "server.websocket.conn.id_header", "X-User-ID",
+         "Header naming the connection's user; one WebSocket per (user, group).",
+         "Upstream has no default and refuses to start without it.",
          header_field(RACCOON_FIELD(server.conn_id_header))},
-        {"SERVER_WEBSOCKET_CONN_GROUP_HEADER", "", "Header naming the connection's group.",
+        {"SERVER_WEBSOCKET_CONN_GROUP_HEADER", "server.websocket.conn.group_header", "",
+         "Header naming the connection's group.", "",
          string_field(RACCOON_FIELD(server.conn_group_header))},
-        {"SERVER_WEBSOCKET_CONN_GROUP_DEFAULT", "--default--",
-         "Group of a connection that sends no group header.",
+        {"SERVER_WEBSOCKET_CONN_GROUP_DEFAULT", "server.websocket.conn.group_default",
+         "--default--", "Group of a connection that sends no group header.", "",
          string_field(RACCOON_FIELD(server.conn_group_default))},
-        {"SERVER_BATCH_DEDUP_IN_CONNECTION_ENABLED", "false",
-         "Ack a repeated req_guid on one connection without publishing it again.",
+        {"SERVER_WEBSOCKET_SERVER_SHUTDOWN_GRACE_PERIOD_MS",
+         "server.websocket.server_shutdown_grace_period_ms", "3000",
+         "Accepted as older upstream releases' setting; shutdown is bounded by "
+         "WORKER_BUFFER_FLUSH_TIMEOUT_MS and PUBLISHER_KAFKA_FLUSH_INTERVAL_MS here.",
+         "Read, not used.", accepted_integer()},
+        {"SERVER_BATCH_DEDUP_IN_CONNECTION_ENABLED", "server.batch.dedup_in_connection_enabled",
+         "false", "Ack a repeated req_guid on one connection without publishing it again.", "",
          bool_field(RACCOON_FIELD(server.batch_dedup_in_connection))},
-        {"SERVER_GRPC_PORT", "8081", "Port of the gRPC EventService.",
-         integer_field(RACCOON_FIELD(server.grpc_port), 1, 65535)},
-        {"SERVER_GRPC_MAX_RECV_MESSAGE_BYTES", "4194304",
-         "Largest gRPC request message; a larger one is refused with RESOURCE_EXHAUSTED.",
+        {"SERVER_GRPC_PORT", "server.grpc.port", "8081", "Port of the gRPC EventService.", "",
+         port_field(RACCOON_FIELD(server.grpc_port))},
+        {"SERVER_GRPC_MAX_RECV_MESSAGE_BYTES", "server.grpc.max_recv_message_bytes", "4194304",
+         "Largest gRPC request message; a larger one is refused with RESOURCE_EXHAUSTED.", ours,
          integer_field(RACCOON_FIELD(server.grpc_max_recv_message_bytes), 1024,
                        std::numeric_limits<std::int32_t>::max())},
-        {"SERVER_GRPC_MAX_CONCURRENT_STREAMS", "100",
-         "Calls one gRPC connection may have in progress at once.",
+        {"SERVER_GRPC_MAX_CONCURRENT_STREAMS", "server.grpc.max_concurrent_streams", "100",
+         "Calls one gRPC connection may have in progress at once.", ours,
          integer_field(RACCOON_FIELD(server.grpc_max_concurrent_streams), 1, 1'000'000)},
-        {"SERVER_GRPC_KEEPALIVE_TIME_MS", "7200000",
-         "How long a gRPC connection may be idle before the server pings it.",
+        {"SERVER_GRPC_KEEPALIVE_TIME_MS", "server.grpc.keepalive.time_ms", "7200000",
+         "How long a gRPC connection may be idle before the server pings it.", ours,
          duration_field(RACCOON_FIELD(server.grpc_keepalive_time), 1000)},
-        {"SERVER_GRPC_KEEPALIVE_TIMEOUT_MS", "20000",
-         "A gRPC connection that does not answer a keepalive ping this soon is closed.",
+        {"SERVER_GRPC_KEEPALIVE_TIMEOUT_MS", "server.grpc.keepalive.timeout_ms", "20000",
+         "A gRPC connection that does not answer a keepalive ping this soon is closed.", ours,
          duration_field(RACCOON_FIELD(server.grpc_keepalive_timeout), 1)},
-        {"SERVER_CORS_ENABLED", "false", "Answer CORS requests on the REST endpoint.",
+        {"SERVER_CORS_ENABLED", "server.cors.enabled", "false",
+         "Answer CORS requests on the REST endpoint.", "",
          bool_field(RACCOON_FIELD(server.cors.enabled))},
-        {"SERVER_CORS_ALLOWED_ORIGIN", "", "Allowed origins, separated by commas; * for any.",
-         list_field(RACCOON_FIELD(server.cors.allowed_origins))},
-        {"SERVER_CORS_ALLOWED_METHODS", "GET,HEAD,POST,OPTIONS", "Allowed methods.",
-         list_field(RACCOON_FIELD(server.cors.allowed_methods))},
-        {"SERVER_CORS_ALLOWED_HEADERS", "",
-         "Allowed headers, besides Content-Type and the id and group headers.",
+        {"SERVER_CORS_ALLOWED_ORIGIN", "server.cors.allowed_origin", "",
+         "Allowed origins; * for any.", "", list_field(RACCOON_FIELD(server.cors.allowed_origins))},
+        {"SERVER_CORS_ALLOWED_METHODS", "server.cors.allowed_methods", "GET,HEAD,POST,OPTIONS",
+         "Allowed methods.", "", list_field(RACCOON_FIELD(server.cors.allowed_methods))},
+        {"SERVER_CORS_ALLOWED_HEADERS", "server.cors.allowed_headers", "",
+         "Allowed headers, besides Content-Type and the id and group headers.", "",
          list_field(RACCOON_FIELD(server.cors.allowed_headers))},
-        {"SERVER_CORS_ALLOW_CREDENTIALS", "false", "Send Access-Control-Allow-Credentials.",
+        {"SERVER_CORS_ALLOW_CREDENTIALS", "server.cors.allow_credentials", "false",
+         "Send Access-Control-Allow-Credentials.", "",
          bool_field(RACCOON_FIELD(server.cors.allow_credentials))},
-        {"SERVER_CORS_PREFLIGHT_MAX_AGE_SECONDS", "0",
-         "Access-Control-Max-Age of a preflight answer; 0 sends none.",
+        {"SERVER_CORS_PREFLIGHT_MAX_AGE_SECONDS", "server.cors.preflight_max_age_seconds", "0",
+         "Access-Control-Max-Age of a preflight answer; 0 sends none.", "",
          integer_field(RACCOON_FIELD(server.cors.preflight_max_age_seconds), 0, 86400)},
-        {"WORKER_POOL_SIZE", "5", "Workers moving batches from the channel to the publisher.",
+        {"WORKER_POOL_SIZE", "worker.pool_size", "5",
+         "Workers moving batches from the channel to the publisher.", "",
          integer_field(RACCOON_FIELD(worker.pool_size), 1, 1024)},
-        {"WORKER_BUFFER_CHANNEL_SIZE", "100",
-         "Batches the channel holds before transports stop reading.",
+        {"WORKER_BUFFER_CHANNEL_SIZE", "worker.buffer.channel_size", "100",
+         "Batches the channel holds before transports stop reading.", "",
          integer_field(RACCOON_FIELD(worker.buffer_channel_size), 1, 10'000'000)},
-        {"WORKER_BUFFER_FLUSH_TIMEOUT_MS", "5000",
-         "On shutdown, how long the workers may take to drain the channel.",
+        {"WORKER_BUFFER_FLUSH_TIMEOUT_MS", "worker.buffer.flush_timeout_ms", "5000",
+         "On shutdown, how long the workers may take to drain the channel.", "",
          duration_field(RACCOON_FIELD(worker.buffer_flush_timeout), 0)},
-        {"EVENT_DISTRIBUTION_PUBLISHER_PATTERN", "clickstream-%s-log",
+        {"WORKER_KAFKA_DELIVERY_CHANNEL_SIZE", "worker.kafka_delivery_channel_size", "10",
+         "Accepted as upstream's; each delivery report here completes its batch directly, "
+         "with no channel between them.",
+         "Read, not used.", accepted_integer()},
+        {"EVENT_DISTRIBUTION_PUBLISHER_PATTERN",
+         "event.distribution_publisher_pattern",
+         "clickstream-%s-log",
          "Topic of an event: %s is replaced by the event's type.",
-         [](settings& s, const std::string& key, const std::string& value) {
-             std::size_t count = 0;
-             for (std::size_t at = value.find("%s"); at != std::string::npos;
-                  at = value.find("%s", at + 2)) {
-                 ++count;
-             }
-             if (count > 1 || value.empty()) {
-                 throw invalid_setting(key, value, "a topic name with at most one %s");
-             }
-             s.publisher_pattern = value;
-         }},
-        {"EVENT_ACK", "0", "0: ack when accepted; 1: ack when the broker confirmed every event.",
-         [](settings& s, const std::string& key, const std::string& value) {
-             if (value == "0") {
-                 s.event_ack = ack_mode::on_accept;
-             } else if (value == "1") {
-                 s.event_ack = ack_mode::on_delivery;
-             } else {
-                 throw invalid_setting(key, value, "0 or 1");
-             }
-         }},
-        {"PUBLISHER_TYPE", "kafka", "Where events go: kafka, or log (JSON lines on stdout).",
-         [](settings& s, const std::string& key, const std::string& value) {
-             std::string lower = value;
-             std::ranges::transform(lower, lower.begin(),
-                                    [](unsigned char c) { return std::tolower(c); });
-             if (lower == "kafka") {
-                 s.publisher = publisher_type::kafka;
-             } else if (lower == "log") {
-                 s.publisher = publisher_type::log;
-             } else {
-                 throw invalid_setting(key, value, "kafka or log");
-             }
-         }},
-        {"PUBLISHER_KAFKA_FLUSH_INTERVAL_MS", "1000",
-         "On shutdown, how long the publisher may take to deliver what it holds.",
+         "",
+         {[](settings& s, const std::string& key, const std::string& value) {
+              std::size_t count = 0;
+              for (std::size_t at = value.find("%s"); at != std::string::npos;
+                   at = value.find("%s", at + 2)) {
+                  ++count;
+              }
+              if (count > 1 || value.empty()) {
+                  throw invalid_setting(key, value, "a topic name with at most one %s");
+              }
+              s.publisher_pattern = value;
+          },
+          "a topic name with at most one %s"}},
+        {"EVENT_ACK",
+         "event.ack",
+         "0",
+         "0: ack when accepted; 1: ack when the broker confirmed every event.",
+         "Upstream treats any number but 1 as 0 without a word; here that is a warning.",
+         {[](settings& s, const std::string& key, const std::string& value) {
+              const auto mode = parse_integer(s, key, value, std::numeric_limits<int>::min(),
+                                              std::numeric_limits<int>::max());
+              s.event_ack = mode == 1 ? ack_mode::on_delivery : ack_mode::on_accept;
+              if (mode != 0 && mode != 1) {
+                  s.warnings.push_back(key + "=" + value + " is neither 0 nor 1; acking as 0 does");
+              }
+          },
+          "0 or 1"}},
+        {"PUBLISHER_TYPE", "publisher.type", "kafka",
+         "Where events go: kafka, or log (JSON lines on stdout).",
+         "Upstream also has pubsub and kinesis, not yet built here.",
+         choice_field(RACCOON_FIELD(publisher),
+                      std::vector<std::pair<std::string, publisher_type>>{
+                          {"kafka", publisher_type::kafka}, {"log", publisher_type::log}},
+                      "kafka or log (pubsub and kinesis are not built yet)")},
+        {"PUBLISHER_KAFKA_FLUSH_INTERVAL_MS", "publisher.kafka.flush_interval_ms", "1000",
+         "On shutdown, how long the publisher may take to deliver what it holds.", "",
          duration_field(RACCOON_FIELD(kafka.flush_interval), 0)},
-        {"PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS", "",
+        {"PUBLISHER_KAFKA_DELIVERY_CHANNEL_SIZE", "publisher.kafka.delivery_channel_size", "10",
+         "Accepted as upstream's; each delivery report here completes its batch directly.",
+         "Read, not used.", accepted_integer()},
+        {"PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS",
+         "publisher.kafka.client.bootstrap_servers",
+         "",
          "Kafka brokers, host:port separated by commas. Every PUBLISHER_KAFKA_CLIENT_* "
          "setting is passed to librdkafka with _ turned into .",
-         nullptr},
-        {"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MESSAGES", "100000",
-         "Messages librdkafka holds before produce waits.", nullptr},
-        {linger_key, "1",
+         "",
+         {nullptr, "host:port, separated by commas"}},
+        {"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MESSAGES",
+         "publisher.kafka.client.queue_buffering_max_messages",
+         "100000",
+         "Messages librdkafka holds before produce waits.",
+         "",
+         {nullptr, "a librdkafka value"}},
+        {linger_key,
+         "publisher.kafka.client.linger_ms",
+         "1",
          "How long librdkafka gathers a partition's messages before sending them "
          "(librdkafka's own default is 5): with EVENT_ACK=1 every ack waits for it. "
          "PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MS is the same property and, when "
          "set, replaces this default.",
-         nullptr},
-        {"METRIC_RUNTIME_STATS_RECORD_INTERVAL_MS", "10000",
-         "Accepted as upstream's; process figures are read at each scrape and statsd flush.",
-         [](settings&, const std::string& key, const std::string& value) {
-             parse_integer(key, value, 1, std::numeric_limits<std::int32_t>::max());
-         }},
-        {"METRIC_STATSD_ENABLED", "false", "Send metrics to statsd.",
+         "Upstream leaves librdkafka's 5 ms.",
+         {nullptr, "a librdkafka value"}},
+        {"PUBLISHER_PUBSUB_PROJECT_ID", "publisher.pubsub.project_id", "",
+         "Google Cloud project of the Pub/Sub topics.", "Read, not used: no pubsub publisher yet.",
+         accepted_text()},
+        {"PUBLISHER_PUBSUB_CREDENTIALS", "publisher.pubsub.credentials", "",
+         "Service-account JSON file for Pub/Sub.", "Read, not used: no pubsub publisher yet.",
+         accepted_text()},
+        {"PUBLISHER_PUBSUB_TOPIC_AUTOCREATE", "publisher.pubsub.topic_autocreate", "false",
+         "Create a missing Pub/Sub topic.", "Read, not used: no pubsub publisher yet.",
+         accepted_bool()},
+        {"PUBLISHER_PUBSUB_TOPIC_RETENTION_MS", "publisher.pubsub.topic_retention_ms", "0",
+         "Retention of a created Pub/Sub topic.", "Read, not used: no pubsub publisher yet.",
+         accepted_integer()},
+        {"PUBLISHER_PUBSUB_PUBLISH_TIMEOUT_MS", "publisher.pubsub.publish_timeout_ms", "60000",
+         "How long a Pub/Sub publish may take.", "Read, not used: no pubsub publisher yet.",
+         accepted_integer()},
+        {"PUBLISHER_PUBSUB_PUBLISH_DELAY_THRESHOLD_MS",
+         "publisher.pubsub.publish_delay_threshold_ms", "10",
+         "How long Pub/Sub messages are gathered before a publish.",
+         "Read, not used: no pubsub publisher yet.", accepted_integer()},
+        {"PUBLISHER_PUBSUB_PUBLISH_COUNT_THRESHOLD", "publisher.pubsub.publish_count_threshold",
+         "100", "Messages gathered before a Pub/Sub publish.",
+         "Read, not used: no pubsub publisher yet.", accepted_integer()},
+        {"PUBLISHER_PUBSUB_PUBLISH_BYTE_THRESHOLD", "publisher.pubsub.publish_byte_threshold",
+         "1000000", "Bytes gathered before a Pub/Sub publish.",
+         "Read, not used: no pubsub publisher yet.", accepted_integer()},
+        {"PUBLISHER_KINESIS_AWS_REGION", "publisher.kinesis.aws_region", "",
+         "AWS region of the Kinesis streams.", "Read, not used: no kinesis publisher yet.",
+         accepted_text()},
+        {"PUBLISHER_KINESIS_CREDENTIALS", "publisher.kinesis.credentials", "",
+         "AWS shared-credentials file for Kinesis.", "Read, not used: no kinesis publisher yet.",
+         accepted_text()},
+        {"PUBLISHER_KINESIS_STREAM_AUTOCREATE", "publisher.kinesis.stream_autocreate", "false",
+         "Create a missing Kinesis stream.", "Read, not used: no kinesis publisher yet.",
+         accepted_bool()},
+        {"PUBLISHER_KINESIS_STREAM_PROBE_INTERVAL_MS", "publisher.kinesis.stream_probe_interval_ms",
+         "1000", "How often a created Kinesis stream is checked for ACTIVE.",
+         "Read, not used: no kinesis publisher yet.", accepted_integer()},
+        {"PUBLISHER_KINESIS_STREAM_MODE", "publisher.kinesis.stream_mode", "ON_DEMAND",
+         "Mode of a created Kinesis stream: ON_DEMAND or PROVISIONED.",
+         "Read, not used: no kinesis publisher yet.", accepted_text()},
+        {"PUBLISHER_KINESIS_STREAM_SHARDS", "publisher.kinesis.stream_shards", "4",
+         "Shards of a created PROVISIONED Kinesis stream.",
+         "Read, not used: no kinesis publisher yet.", accepted_integer()},
+        {"PUBLISHER_KINESIS_PUBLISH_TIMEOUT_MS", "publisher.kinesis.publish_timeout_ms", "60000",
+         "How long a Kinesis publish may take.", "Read, not used: no kinesis publisher yet.",
+         accepted_integer()},
+        {"METRIC_RUNTIME_STATS_RECORD_INTERVAL_MS",
+         "metric.runtime_stats_record_interval_ms",
+         "10000",
+         "Accepted as upstream's; process figures are read at each scrape and flush.",
+         "Read, not used: figures are read when they are reported.",
+         {[](settings& s, const std::string& key, const std::string& value) {
+              parse_integer(s, key, value, 1, std::numeric_limits<std::int32_t>::max());
+          },
+          "milliseconds, " + range_text(1, std::numeric_limits<std::int32_t>::max())}},
+        {"METRIC_STATSD_ENABLED", "metric.statsd.enabled", "false", "Send metrics to statsd.", "",
          bool_field(RACCOON_FIELD(metric.statsd_enabled))},
-        {"METRIC_STATSD_ADDRESS", ":8125", "statsd host:port.",
+        {"METRIC_STATSD_ADDRESS", "metric.statsd.address", ":8125", "statsd host:port.", "",
          string_field(RACCOON_FIELD(metric.statsd_address))},
-        {"METRIC_STATSD_FLUSH_PERIOD_MS", "10000", "How often metrics go to statsd.",
+        {"METRIC_STATSD_FLUSH_PERIOD_MS", "metric.statsd.flush_period_ms", "10000",
+         "How often metrics go to statsd.", "",
          duration_field(RACCOON_FIELD(metric.statsd_flush_period), 1)},
-        {"METRIC_PROMETHEUS_ENABLED", "false", "Serve metrics for Prometheus.",
-         bool_field(RACCOON_FIELD(metric.prometheus_enabled))},
-        {"METRIC_PROMETHEUS_PORT", "9090", "Port of the Prometheus endpoint.",
-         integer_field(RACCOON_FIELD(metric.prometheus_port), 1, 65535)},
-        {"METRIC_PROMETHEUS_PATH", "/metrics", "Path of the Prometheus endpoint.",
-         [](settings& s, const std::string& key, const std::string& value) {
-             if (!value.starts_with('/'))
-                 throw invalid_setting(key, value, "a path starting with /");
-             s.metric.prometheus_path = value;
-         }},
-        {"METRIC_EVENT_TYPE_LIMIT", "100",
-         "Distinct event types the metrics tell apart; later ones are reported as \"other\".",
+        {"METRIC_PROMETHEUS_ENABLED", "metric.prometheus.enabled", "false",
+         "Serve metrics for Prometheus.", "", bool_field(RACCOON_FIELD(metric.prometheus_enabled))},
+        {"METRIC_PROMETHEUS_PORT", "metric.prometheus.port", "9090",
+         "Port of the Prometheus endpoint.", "", port_field(RACCOON_FIELD(metric.prometheus_port))},
+        {"METRIC_PROMETHEUS_PATH",
+         "metric.prometheus.path",
+         "/metrics",
+         "Path of the Prometheus endpoint.",
+         "A path without its leading / is served with one, with a warning; upstream's router "
+         "never matches it.",
+         {[](settings& s, const std::string& key, const std::string& value) {
+              s.metric.prometheus_path = value.starts_with('/') ? value : "/" + value;
+              if (!value.starts_with('/')) {
+                  s.warnings.push_back(key + "=" + value + " does not start with /; serving " +
+                                       s.metric.prometheus_path);
+              }
+          },
+          "a path"}},
+        {"METRIC_EVENT_TYPE_LIMIT", "metric.event_type_limit", "100",
+         "Distinct event types the metrics tell apart; later ones are reported as \"other\".", ours,
          integer_field(RACCOON_FIELD(metric.event_type_limit), 1, 100000)},
-        {"METRIC_CONN_GROUP_LIMIT", "100",
+        {"METRIC_CONN_GROUP_LIMIT", "metric.conn_group_limit", "100",
          "Distinct connection groups the metrics tell apart; later ones are reported as "
          "\"other\".",
-         integer_field(RACCOON_FIELD(metric.conn_group_limit), 1, 100000)},
-        {"LOG_LEVEL", "info", "trace, debug, info, warn, error or off.",
-         [](settings& s, const std::string& key, const std::string& value) {
-             static const std::vector<std::string> levels = {"trace", "debug", "info",
-                                                             "warn",  "error", "off"};
-             std::string lower = value;
-             std::ranges::transform(lower, lower.begin(),
-                                    [](unsigned char c) { return std::tolower(c); });
-             if (lower == "warning") lower = "warn";
-             if (lower == "fatal" || lower == "panic") lower = "error";
-             if (std::ranges::find(levels, lower) == levels.end()) {
-                 throw invalid_setting(key, value, "trace, debug, info, warn, error or off");
-             }
-             s.log_level = lower;
-         }},
-        {"LOG_FORMAT", "text", "text, or json: one JSON object per line for log shippers.",
-         [](settings& s, const std::string& key, const std::string& value) {
-             if (value == "text") {
-                 s.log_format = log_encoding::text;
-             } else if (value == "json") {
-                 s.log_format = log_encoding::json;
-             } else {
-                 throw invalid_setting(key, value, "text or json");
-             }
-         }},
-        {"LOG_REQUEST_ERRORS_PER_SECOND", "10",
+         ours, integer_field(RACCOON_FIELD(metric.conn_group_limit), 1, 100000)},
+        {"LOG_LEVEL", "log.level", "info", "trace, debug, info, warn, error or off.",
+         "Upstream's fatal and panic are taken as error.",
+         choice_field(RACCOON_FIELD(log_level),
+                      std::vector<std::pair<std::string, std::string>>{{"trace", "trace"},
+                                                                       {"debug", "debug"},
+                                                                       {"info", "info"},
+                                                                       {"warn", "warn"},
+                                                                       {"warning", "warn"},
+                                                                       {"error", "error"},
+                                                                       {"fatal", "error"},
+                                                                       {"panic", "error"},
+                                                                       {"off", "off"}},
+                      "trace, debug, info, warn, error or off")},
+        {"LOG_FORMAT", "log.format", "text",
+         "text, or json: one JSON object per line for log shippers.", ours,
+         choice_field(RACCOON_FIELD(log_format),
+                      std::vector<std::pair<std::string, log_encoding>>{
+                          {"text", log_encoding::text}, {"json", log_encoding::json}},
+                      "text or json")},
+        {"LOG_REQUEST_ERRORS_PER_SECOND", "log.request_errors_per_second", "10",
          "Log lines about bad requests per second, beyond which they are counted and summed "
          "up; 0 logs every one.",
-         integer_field(RACCOON_FIELD(log_request_errors_per_second), 0, 1000000)},
+         ours, integer_field(RACCOON_FIELD(log_request_errors_per_second), 0, 1000000)},
     };
     return table;
 }
@@ -338,6 +522,46 @@ bool is_kafka_client_key(std::string_view key) {
 
 bool is_known_key(std::string_view key) {
     return find_descriptor(key) != nullptr || is_kafka_client_key(key);
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// The warning for a key no setting has: its name, and the known key it most
+// likely meant when one is near enough to be a slip.
+std::string unknown_key_warning(const std::string& key, const std::string& source) {
+    std::string warning = "unknown setting " + key + " (in " + source + ") is ignored";
+    const descriptor* nearest = nullptr;
+    std::size_t best = std::max<std::size_t>(3, key.size() / 5) + 1;
+    for (const auto& d : descriptors()) {
+        if (const std::size_t distance = edit_distance(key, d.key); distance < best) {
+            best = distance;
+            nearest = &d;
+        }
+    }
+    if (nearest != nullptr) warning += "; did you mean " + std::string(nearest->key) + "?";
+    return warning;
+}
+
+// Variables of the families upstream's settings belong to: one of these that
+// names no setting is most likely a misspelt one.
+bool looks_like_a_setting(std::string_view key) {
+    for (std::string_view family : {"SERVER_", "WORKER_", "EVENT_", "PUBLISHER_", "METRIC_"}) {
+        if (key.starts_with(family)) return true;
+    }
+    return false;
 }
 
 std::string kafka_property_name(std::string_view key) {
@@ -370,7 +594,7 @@ void flatten_yaml(const YAML::Node& node, const std::string& prefix, raw_values&
     }
 }
 
-raw_values read_file(const std::string& path) {
+raw_values read_file(const std::string& path, std::vector<std::string>& warnings) {
     // yaml-cpp opens a directory and then throws from its first read, leaking
     // its buffer; refuse it before.
     std::error_code ignored;
@@ -386,10 +610,14 @@ raw_values read_file(const std::string& path) {
         throw invalid_setting("--config", path,
                               std::string("a readable YAML file (") + e.what() + ")");
     }
-    for (const auto& [key, value] : values) {
-        if (!is_known_key(key)) {
-            throw invalid_setting(key, value, "a known setting (in " + path + "); see --help");
+    // As upstream, a key no setting has is left alone, here with a warning.
+    for (auto entry = values.begin(); entry != values.end();) {
+        if (is_known_key(entry->first)) {
+            ++entry;
+            continue;
         }
+        warnings.push_back(unknown_key_warning(entry->first, path));
+        entry = values.erase(entry);
     }
     return values;
 }
@@ -399,34 +627,132 @@ struct parsed_args {
     raw_values flags;
 };
 
+bool is_boolean_setting(const std::string& key) {
+    const descriptor* d = find_descriptor(key);
+    return d != nullptr && d->bind.allowed.starts_with("true or false");
+}
+
+bool is_boolean_text(const std::string& text) {
+    try {
+        parse_bool("", text);
+        return true;
+    } catch (const invalid_setting&) {
+        return false;
+    }
+}
+
+// Flags as upstream's command line (pflag) takes them: --name=value,
+// --name value, a boolean's bare --name for true, and -c FILE, -c=FILE or
+// -cFILE for --config FILE.
 parsed_args parse_args(const std::vector<std::string>& args) {
     parsed_args parsed;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string& arg = args[i];
+        if (arg.starts_with("-c") && !arg.starts_with("--")) {
+            if (arg.size() > 2) {
+                parsed.config_file = arg.substr(arg[2] == '=' ? 3 : 2);
+            } else if (i + 1 < args.size()) {
+                parsed.config_file = args[++i];
+            } else {
+                throw invalid_setting(arg, "", "a file after -c");
+            }
+            continue;
+        }
         if (!arg.starts_with("--")) {
             throw invalid_setting(arg, "", "a flag of the form --name=value or --name value");
         }
         std::string name = arg.substr(2);
         std::string value;
-        if (auto eq = name.find('='); eq != std::string::npos) {
+        const auto eq = name.find('=');
+        if (eq != std::string::npos) {
             value = name.substr(eq + 1);
             name.resize(eq);
-        } else if (i + 1 < args.size()) {
-            value = args[++i];
-        } else {
-            throw invalid_setting(arg, "", "a value after the flag");
+        }
+        const std::string key = canonical_key(name);
+        if (eq == std::string::npos) {
+            if (is_boolean_setting(key) &&
+                (i + 1 == args.size() || !is_boolean_text(args[i + 1]))) {
+                value = "true";
+            } else if (i + 1 < args.size()) {
+                value = args[++i];
+            } else {
+                throw invalid_setting(arg, "", "a value after the flag");
+            }
         }
         if (name == "config") {
             parsed.config_file = value;
             continue;
         }
-        std::string key = canonical_key(name);
+        // As upstream's command line, a flag it does not know is refused.
         if (!is_known_key(key)) {
             throw invalid_setting("--" + name, value, "a known setting; see --help");
         }
         parsed.flags[key] = value;
     }
     return parsed;
+}
+
+void warn_about_risky_pairs(settings& s) {
+    const auto& server = s.server;
+    if (server.websocket_pong_wait_interval <= server.websocket_ping_interval) {
+        s.warnings.push_back(
+            "SERVER_WEBSOCKET_PONG_WAIT_INTERVAL_MS (" +
+            std::to_string(server.websocket_pong_wait_interval.count()) +
+            ") is not above SERVER_WEBSOCKET_PING_INTERVAL_MS (" +
+            std::to_string(server.websocket_ping_interval.count()) +
+            "): a peer that answers pings stays connected, but one that stops answering is "
+            "closed only at the ping after the wait, up to " +
+            std::to_string(2 * server.websocket_ping_interval.count()) + " ms after its last pong");
+    }
+}
+
+std::string markdown_cell(std::string_view text) {
+    std::string cell;
+    for (char c : text) {
+        if (c == '|') cell += "\\";
+        cell += c;
+    }
+    return cell;
+}
+
+std::string flag_of(std::string_view key) {
+    std::string flag = "--";
+    for (char c : key) {
+        flag += c == '_' ? '.' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return flag;
+}
+
+// YAML's plain scalars cannot start with these or hold ": " or " #".
+std::string yaml_scalar(std::string_view value) {
+    const bool plain =
+        !value.empty() &&
+        std::string_view("-?:,[]{}#&*!|>'\"%@`").find(value.front()) == std::string_view::npos &&
+        value.find(": ") == std::string_view::npos && value.find(" #") == std::string_view::npos;
+    if (plain) return std::string(value);
+    std::string quoted = "\"";
+    for (char c : value) {
+        if (c == '"' || c == '\\') quoted += '\\';
+        quoted += c;
+    }
+    return quoted + "\"";
+}
+
+// Wraps `text` into lines of at most `width` characters, each started by `prefix`.
+std::string wrapped(std::string_view text, std::string_view prefix, std::size_t width) {
+    std::string out;
+    std::string line(prefix);
+    std::istringstream words{std::string(text)};
+    for (std::string word; words >> word;) {
+        const bool first = line.size() == prefix.size();
+        if (!first && line.size() + 1 + word.size() > width) {
+            out += line + "\n";
+            line = prefix;
+        }
+        if (line.size() > prefix.size()) line += ' ';
+        line += word;
+    }
+    return out + line + "\n";
 }
 
 }  // namespace
@@ -458,14 +784,20 @@ environment process_environment() {
 
 settings load(const std::vector<std::string>& args, const environment& env) {
     parsed_args parsed = parse_args(args);
+    std::vector<std::string> warnings;
 
     raw_values values;
     if (!parsed.config_file.empty()) {
-        for (auto& [key, value] : read_file(parsed.config_file)) values[key] = value;
+        for (auto& [key, value] : read_file(parsed.config_file, warnings)) values[key] = value;
     }
     for (const auto& [key, value] : env) {
         // An empty variable counts as unset, as in viper, which upstream reads it with.
-        if (is_known_key(key) && !value.empty()) values[key] = value;
+        if (value.empty()) continue;
+        if (is_known_key(key)) {
+            values[key] = value;
+        } else if (looks_like_a_setting(key)) {
+            warnings.push_back(unknown_key_warning(key, "the environment"));
+        }
     }
     for (auto& [key, value] : parsed.flags) values[key] = value;
     if (const auto alias = values.find(std::string(linger_alias_key)); alias != values.end()) {
@@ -482,10 +814,11 @@ settings load(const std::vector<std::string>& args, const environment& env) {
     }
 
     settings result;
+    result.warnings = std::move(warnings);
     for (const auto& [key, value] : values) {
         const descriptor* d = find_descriptor(key);
-        if (d != nullptr && d->apply) {
-            d->apply(result, key, value);
+        if (d != nullptr && d->bind.apply) {
+            d->bind.apply(result, key, value);
         } else if (is_kafka_client_key(key) && !value.empty()) {
             result.kafka.client[kafka_property_name(key)] = value;
         }
@@ -496,30 +829,82 @@ settings load(const std::vector<std::string>& args, const environment& env) {
         throw invalid_setting("PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS", "",
                               "host:port of at least one broker when PUBLISHER_TYPE=kafka");
     }
-    if (result.server.websocket_pong_wait_interval <= result.server.websocket_ping_interval) {
-        throw invalid_setting("SERVER_WEBSOCKET_PONG_WAIT_INTERVAL_MS",
-                              std::to_string(result.server.websocket_pong_wait_interval.count()),
-                              "more than SERVER_WEBSOCKET_PING_INTERVAL_MS (" +
-                                  std::to_string(result.server.websocket_ping_interval.count()) +
-                                  ")");
-    }
     if (result.server.grpc_port == result.server.websocket_port) {
         throw invalid_setting("SERVER_GRPC_PORT", std::to_string(result.server.grpc_port),
                               "a port other than SERVER_WEBSOCKET_PORT");
     }
+    warn_about_risky_pairs(result);
     return result;
 }
 
 std::string help_text() {
     std::ostringstream out;
-    out << "Usage: raccoon server [--config FILE] [--NAME=VALUE ...]\n\n"
+    out << "Usage: raccoon server [-c FILE | --config FILE] [--NAME=VALUE ...]\n\n"
            "Every setting is read, in rising precedence, from its default, the YAML file\n"
            "given by --config, the environment variable NAME, and the flag --NAME (also\n"
-           "spelled --name.with.dots or --name-with-dashes).\n\n";
+           "spelled --name.with.dots or --name-with-dashes). A key the file or the\n"
+           "environment has that no setting has is ignored with a warning.\n\n";
     for (const auto& d : descriptors()) {
         out << "  " << d.key << " (default \"" << d.default_value << "\")\n      " << d.meaning
             << "\n";
     }
+    return out.str();
+}
+
+std::string reference_markdown() {
+    std::ostringstream out;
+    out << "| Variable | YAML key | Flag | Default | Accepted | Meaning | Upstream |\n"
+           "|---|---|---|---|---|---|---|\n";
+    for (const auto& d : descriptors()) {
+        out << "| `" << d.key << "` | `" << d.yaml << "` | `" << flag_of(d.key) << "` | "
+            << (d.default_value.empty() ? "" : "`" + std::string(d.default_value) + "`") << " | "
+            << markdown_cell(d.bind.allowed) << " | " << markdown_cell(d.meaning) << " | "
+            << (d.upstream.empty() ? "Same." : markdown_cell(d.upstream)) << " |\n";
+    }
+    return out.str();
+}
+
+std::string sample_yaml() {
+    // The settings as a tree of YAML maps, each map's keys in the order the
+    // table first names them.
+    struct yaml_node {
+        std::string name;
+        const descriptor* setting = nullptr;
+        std::vector<yaml_node> children;
+    };
+    yaml_node root;
+    for (const auto& d : descriptors()) {
+        yaml_node* at = &root;
+        std::istringstream parts{std::string(d.yaml)};
+        for (std::string part; std::getline(parts, part, '.');) {
+            auto child = std::ranges::find(at->children, part, &yaml_node::name);
+            if (child == at->children.end()) {
+                at->children.push_back({part, nullptr, {}});
+                child = std::prev(at->children.end());
+            }
+            at = &*child;
+        }
+        at->setting = &d;
+    }
+    std::ostringstream out;
+    out << "# Raccoon's settings, every one at its default (generated by `raccoon config\n"
+           "# sample`; docs/configuration.md says more of each). Load it with\n"
+           "# `raccoon server -c config/raccoon.yaml`. Keys nest as in upstream's\n"
+           "# config.sample.yml: the path joined with \"_\" and upper-cased is the variable,\n"
+           "# so server.websocket.port is SERVER_WEBSOCKET_PORT. The environment and\n"
+           "# flags override this file.\n";
+    auto write = [&out](const yaml_node& node, std::size_t depth, auto& again) -> void {
+        const std::string indent(2 * depth, ' ');
+        if (node.setting != nullptr) {
+            out << wrapped(node.setting->meaning, indent + "# ", 100) << indent << node.name << ": "
+                << yaml_scalar(node.setting->default_value) << "\n";
+            return;
+        }
+        if (depth == 0) out << "\n";
+        out << indent << node.name << ":\n";
+        for (const auto& child : node.children) again(child, depth + 1, again);
+    };
+    for (const auto& top : root.children) write(top, 0, write);
     return out.str();
 }
 

@@ -92,6 +92,10 @@ struct settings {
     std::string log_level;
     log_encoding log_format = log_encoding::text;
     int log_request_errors_per_second = 10;
+    // What start-up should warn about: keys it does not know, values it
+    // raised or lowered to the nearest usable one, risky combinations. Never
+    // a refusal: whatever upstream starts with, this server starts with too.
+    std::vector<std::string> warnings;
 };
 
 // A setting that cannot be used; what() is the one line start-up prints.
@@ -117,6 +121,14 @@ settings load(const std::vector<std::string>& args, const environment& env);
 
 // Every setting with its flag spelling, default and meaning.
 std::string help_text();
+
+// docs/configuration.md's table of every setting: variable, YAML key, flag,
+// default, accepted values, meaning and how it differs from upstream.
+std::string reference_markdown();
+
+// config/raccoon.yaml: every setting at its default, nested as upstream's
+// config.sample.yml nests them, each with its meaning as a comment.
+std::string sample_yaml();
 
 // Turns a flag, file key or variable spelling into the variable name:
 // "server.websocket.port" and "server-websocket-port" become SERVER_WEBSOCKET_PORT.
