@@ -8,6 +8,7 @@
 #include <raccoon/codec/codec.hpp>
 #include <raccoon/core/error.hpp>
 
+#include "json_request.hpp"
 #include "protobuf_wire.hpp"
 #include "raystack/raccoon/v1beta1/raccoon.pb.h"
 
@@ -34,98 +35,6 @@ std::expected<std::unique_ptr<core::batch>, decode_error> decode_protobuf(std::s
     return std::move(*request);
 }
 
-// The value of `name` or of its alias, or nullptr when absent or null.
-const json* field(const json& object, std::string_view name, std::string_view alias) {
-    for (std::string_view key : {name, alias}) {
-        if (key.empty()) continue;
-        auto found = object.find(key);
-        if (found != object.end() && !found->is_null()) return &*found;
-    }
-    return nullptr;
-}
-
-// Go's encoding/json and protojson both write int64 as a number or a string.
-std::optional<std::int64_t> json_integer(const json& value) {
-    if (value.is_number_unsigned()) {
-        auto parsed = value.get<std::uint64_t>();
-        if (parsed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-            return std::nullopt;
-        }
-        return static_cast<std::int64_t>(parsed);
-    }
-    if (value.is_number_integer()) return value.get<std::int64_t>();
-    if (value.is_string()) {
-        const auto& text = value.get_ref<const std::string&>();
-        std::int64_t parsed = 0;
-        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), parsed);
-        if (error == std::errc{} && end == text.data() + text.size()) return parsed;
-    }
-    return std::nullopt;
-}
-
-std::expected<std::unique_ptr<core::batch>, decode_error> decode_json(std::string_view body) {
-    json document = json::parse(body, nullptr, false);
-    if (document.is_discarded()) {
-        return std::unexpected(decode_error{"body is not valid JSON"});
-    }
-    if (!document.is_object()) {
-        return std::unexpected(decode_error{"body is not a JSON object"});
-    }
-    auto b = std::make_unique<core::batch>();
-    auto fail = [&b](std::string reason) {
-        return std::unexpected(decode_error{std::move(reason), b->req_guid});
-    };
-    if (const json* guid = field(document, "req_guid", "reqGuid")) {
-        if (!guid->is_string()) return std::unexpected(decode_error{"req_guid is not a string"});
-        b->req_guid = guid->get<std::string>();
-    }
-    if (const json* sent = field(document, "sent_time", "sentTime")) {
-        if (!sent->is_object()) {
-            return fail("sent_time is not an object of seconds and nanos");
-        }
-        if (const json* seconds = field(*sent, "seconds", "")) {
-            auto value = json_integer(*seconds);
-            if (!value) return fail("sent_time.seconds is not an integer");
-            b->sent_time_seconds = *value;
-        }
-        if (const json* nanos = field(*sent, "nanos", "")) {
-            auto value = json_integer(*nanos);
-            if (!value || *value < 0 || *value > 999'999'999) {
-                return fail("sent_time.nanos is not 0 to 999999999");
-            }
-            b->sent_time_nanos = static_cast<std::int32_t>(*value);
-        }
-    }
-    if (const json* events = field(document, "events", "")) {
-        if (!events->is_array()) return fail("events is not an array");
-        b->events.reserve(events->size());
-        for (const json& e : *events) {
-            if (!e.is_object()) {
-                return fail("an event is not a JSON object");
-            }
-            core::event decoded;
-            if (const json* type = field(e, "type", "")) {
-                if (!type->is_string()) {
-                    return fail("an event's type is not a string");
-                }
-                decoded.type = type->get<std::string>();
-            }
-            if (const json* bytes = field(e, "event_bytes", "eventBytes")) {
-                if (!bytes->is_string()) {
-                    return fail("an event's event_bytes is not a string");
-                }
-                auto raw = base64_decode(bytes->get_ref<const std::string&>());
-                if (!raw) {
-                    return fail("an event's event_bytes is not base64");
-                }
-                decoded.bytes = std::move(*raw);
-            }
-            b->events.push_back(std::move(decoded));
-        }
-    }
-    return b;
-}
-
 }  // namespace
 
 void route_protobuf_logs() {
@@ -149,22 +58,9 @@ std::string_view content_type_of(wire_format format) noexcept {
     return format == wire_format::protobuf ? "application/proto" : "application/json";
 }
 
-namespace {
-
-std::expected<std::unique_ptr<core::batch>, decode_error> refuse_empty(
-    std::expected<std::unique_ptr<core::batch>, decode_error> decoded) {
-    if (decoded && (*decoded)->events.empty()) {
-        return std::unexpected(decode_error{"request has no events", (*decoded)->req_guid});
-    }
-    return decoded;
-}
-
-}  // namespace
-
 std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::string_view body,
                                                                          wire_format format) {
-    return refuse_empty(format == wire_format::protobuf ? decode_protobuf(body)
-                                                        : decode_json(body));
+    return format == wire_format::protobuf ? decode_protobuf(body) : decode_json_request(body);
 }
 
 response response_for(const core::batch_result& result, std::optional<std::string> req_guid) {
@@ -180,6 +76,10 @@ response response_for(const core::batch_result& result, std::optional<std::strin
     }
     r.req_guid = std::move(req_guid);
     return r;
+}
+
+response refusal_for(const core::batch_result& result, const std::string& req_guid) {
+    return response_for(result, req_guid.empty() ? std::nullopt : std::optional(req_guid));
 }
 
 std::string encode_response(const response& r, wire_format format) {

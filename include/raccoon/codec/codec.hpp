@@ -29,8 +29,8 @@ struct decode_error {
 };
 
 // Decodes a SendEventRequest; protobuf is read straight from the body into
-// the batch, each event's bytes copied once. A request without events is an
-// error.
+// the batch, each event's bytes copied once. A request without events is a
+// batch without events, acked as upstream acks it.
 std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::string_view body,
                                                                          wire_format format);
 
@@ -61,6 +61,11 @@ struct response {
 
 // A response for `req_guid` that reports `result`, stamped with the time now.
 response response_for(const core::batch_result& result, std::optional<std::string> req_guid);
+
+// The answer to a request refused before it became a batch: it names the
+// request's req_guid when one could be read, and has no data otherwise, as
+// upstream's refusals have none.
+response refusal_for(const core::batch_result& result, const std::string& req_guid);
 
 std::string encode_response(const response& r, wire_format format);
 

@@ -79,7 +79,9 @@ void cors_policy::answer_preflight(const beast_http::request_header<>& request,
         while (!header.empty() && header.back() == ' ') header.remove_suffix(1);
         if (!header.empty() && !contains_ignoring_case(headers_, header)) return;
     }
-    response.result(beast_http::status::no_content);
+    // 200 as upstream's (rs/cors) answers; 204 would do for browsers, not
+    // for checks written against upstream.
+    response.result(beast_http::status::ok);
     decorate(request, response);
     response.set(beast_http::field::access_control_allow_methods, join(methods_));
     response.set(beast_http::field::access_control_allow_headers, join(headers_));

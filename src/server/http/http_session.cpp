@@ -216,7 +216,7 @@ void http_session::refuse_events(std::string_view conn_group, std::string_view r
                                  const core::batch_result& result, const std::string& req_guid) {
     core::count_batch_failed(conn_group, reason);
     core::request_error_log().warn("rest: request from {} refused: {}", peer(), result.detail);
-    answer_events(result, req_guid);
+    answer(result, codec::refusal_for(result, req_guid));
 }
 
 std::string http_session::peer() const {
@@ -227,11 +227,15 @@ std::string http_session::peer() const {
 }
 
 void http_session::answer_events(const core::batch_result& result, const std::string& req_guid) {
+    answer(result, codec::response_for(result, req_guid));
+}
+
+void http_session::answer(const core::batch_result& result, const codec::response& answer) {
     const request& req = parser_->get();
     response res{static_cast<beast_http::status>(codec::wire_status_for(result.error).http_status),
                  req.version()};
     res.set(beast_http::field::content_type, codec::content_type_of(format_));
-    res.body() = codec::encode_response(codec::response_for(result, req_guid), format_);
+    res.body() = codec::encode_response(answer, format_);
     context_->cors.decorate(req, res);
     write(std::move(res));
 }
@@ -255,7 +259,7 @@ void http_session::answer_parse_error(beast::error_code error) {
     response res{static_cast<beast_http::status>(codec::wire_status_for(result.error).http_status),
                  11};
     res.set(beast_http::field::content_type, codec::content_type_of(format_));
-    res.body() = codec::encode_response(codec::response_for(result, ""), format_);
+    res.body() = codec::encode_response(codec::refusal_for(result, ""), format_);
     write(std::move(res));
 }
 

@@ -38,6 +38,7 @@ class http_session : public connection, public std::enable_shared_from_this<http
     void answer_plain(boost::beast::http::status status, std::string body);
     void offer_batch();
     void answer_events(const core::batch_result& result, const std::string& req_guid);
+    void answer(const core::batch_result& result, const codec::response& answer);
     // Counts and logs a request refused before it became a batch, then answers it.
     void refuse_events(std::string_view conn_group, std::string_view reason,
                        const core::batch_result& result, const std::string& req_guid);

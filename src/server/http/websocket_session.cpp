@@ -227,9 +227,9 @@ void websocket_session::handle_message(std::string_view message, codec::wire_for
         core::request_error_log().warn("websocket {} (group {}): bad message: {}", identity_.id,
                                        identity_.group, decoded.error().reason);
         return send_ack(codec::encode_response(
-                            codec::response_for({core::make_error_code(core::errc::bad_request),
-                                                 decoded.error().reason},
-                                                decoded.error().req_guid),
+                            codec::refusal_for({core::make_error_code(core::errc::bad_request),
+                                                decoded.error().reason},
+                                               decoded.error().req_guid),
                             format),
                         format == codec::wire_format::json);
     }
@@ -386,15 +386,23 @@ void websocket_session::ping_if_alive() {
     // While reading is paused for backpressure the peer's pongs sit unread:
     // its silence is ours, not a sign it is gone.
     if (closed_ || waiting_for_room_) return;
-    const auto silent_for = core::clock::now() - last_heard_;
-    if (silent_for > context_->settings.websocket_pong_wait_interval) {
+    // A peer is gone when our ping went unanswered for the pong wait and it
+    // sent nothing else meanwhile. Timing the wait from the ping, not from
+    // the last pong as upstream does, keeps a peer that answers every ping
+    // whatever the pair of settings (upstream's own compose file sets the
+    // wait equal to the interval).
+    const auto now = core::clock::now();
+    const auto pong_wait = context_->settings.websocket_pong_wait_interval;
+    if (ping_in_flight_ && now - ping_sent_at_ >= pong_wait && now - last_heard_ >= pong_wait) {
         metrics::global().server_pong_failure_total.with({identity_.group}).add();
-        spdlog::debug("websocket {}: no pong for {} ms, closing", identity_.id,
-                      std::chrono::duration_cast<std::chrono::milliseconds>(silent_for).count());
+        spdlog::debug(
+            "websocket {}: no pong for {} ms, closing", identity_.id,
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - last_heard_).count());
         return abort();
     }
     if (ping_in_flight_) return;
     ping_in_flight_ = true;
+    ping_sent_at_ = now;
     frames::append_frame(outgoing_, frames::opcode::ping, {});
     flush();
     if (!socket_.is_open())

@@ -94,6 +94,7 @@ class websocket_session : public connection,
     bool released_ = false;
     std::size_t pinger_slot_ = 0;
     core::clock::time_point last_heard_;
+    core::clock::time_point ping_sent_at_;
     core::clock::time_point admitted_at_;
     bool ping_in_flight_ = false;
 

@@ -127,12 +127,18 @@ TEST(CodecProtobufDecode, InvalidUtf8InAStringIsRefused) {
     EXPECT_EQ((*decoded)->events.at(0).bytes, "\xff");
 }
 
-TEST(CodecProtobufDecode, NoEvents) {
+TEST(CodecProtobufDecode, NoEventsIsAnEmptyBatch) {
+    // Upstream acks an empty batch as a success: a client flushing an empty
+    // queue must not see an error.
     pb::SendEventRequest request;
     request.set_req_guid("empty");
-    EXPECT_EQ(reason_of(request.SerializeAsString(), wire_format::protobuf),
-              "request has no events");
-    EXPECT_EQ(reason_of("", wire_format::protobuf), "request has no events");
+    auto decoded = decode_request(request.SerializeAsString(), wire_format::protobuf);
+    ASSERT_TRUE(decoded) << decoded.error().reason;
+    EXPECT_EQ((*decoded)->req_guid, "empty");
+    EXPECT_TRUE((*decoded)->events.empty());
+    decoded = decode_request("", wire_format::protobuf);
+    ASSERT_TRUE(decoded) << decoded.error().reason;
+    EXPECT_TRUE((*decoded)->events.empty());
 }
 
 // ---- a request gRPC parsed -------------------------------------------------------
@@ -234,37 +240,126 @@ TEST(CodecJsonDecode, UnicodeTypeAndGuid) {
     EXPECT_EQ((*decoded)->events[0].bytes, "\0"s);
 }
 
-TEST(CodecJsonDecode, MalformedRequestsSayWhy) {
+TEST(CodecJsonDecode, MalformedRequestsNameTheField) {
     const auto json = wire_format::json;
     EXPECT_THAT(reason_of("not json", json), HasSubstr("not valid JSON"));
     EXPECT_THAT(reason_of("", json), HasSubstr("not valid JSON"));
     EXPECT_THAT(reason_of(R"({"events":[{"type":"t"}]} trailing)", json),
                 HasSubstr("not valid JSON"));
+    EXPECT_THAT(reason_of(R"({"events":[{"type":"t"})", json), HasSubstr("not valid JSON"));
     EXPECT_THAT(reason_of("[]", json), HasSubstr("not a JSON object"));
     EXPECT_THAT(reason_of(R"("text")", json), HasSubstr("not a JSON object"));
-    EXPECT_THAT(reason_of("null", json), HasSubstr("not a JSON object"));
-    EXPECT_THAT(reason_of(R"({"events":{"type":"t"}})", json), HasSubstr("events is not an array"));
-    EXPECT_THAT(reason_of(R"({"events":"abc"})", json), HasSubstr("events is not an array"));
-    EXPECT_THAT(reason_of(R"({"events":[1]})", json), HasSubstr("event is not a JSON object"));
+    EXPECT_THAT(reason_of("5", json), HasSubstr("not a JSON object"));
+    EXPECT_THAT(reason_of(R"({"events":{"type":"t"}})", json),
+                HasSubstr("events is an object, not an array"));
+    EXPECT_THAT(reason_of(R"({"events":"abc"})", json),
+                HasSubstr("events is a string, not an array"));
+    EXPECT_THAT(reason_of(R"({"events":[1]})", json), HasSubstr("events[0] is not an object"));
     EXPECT_THAT(reason_of(R"({"events":[{"type":"t"},"x"]})", json),
-                HasSubstr("event is not a JSON object"));
-    EXPECT_THAT(reason_of(R"({"events":[{"type":5}]})", json), HasSubstr("type is not a string"));
-    EXPECT_THAT(reason_of(R"({"events":[{"type":"t","event_bytes":"!!!!"}]})", json),
-                HasSubstr("not base64"));
+                HasSubstr("events[1] is not an object"));
+    EXPECT_THAT(reason_of(R"({"events":[{"type":"t"},null]})", json),
+                HasSubstr("events[1] is null"));
+    EXPECT_THAT(reason_of(R"({"events":[{"type":"t"},[]]})", json),
+                HasSubstr("events[1] is not an object"));
+    EXPECT_THAT(reason_of(R"({"events":[{"type":5}]})", json),
+                HasSubstr("events[0].type is a number, not a string"));
+    EXPECT_THAT(reason_of(R"({"events":[{"type":"t"},{"type":"t","event_bytes":"!!!!"}]})", json),
+                HasSubstr("events[1].event_bytes is not base64"));
     EXPECT_THAT(reason_of(R"({"events":[{"type":"t","event_bytes":"abcde"}]})", json),
                 HasSubstr("not base64"));
-    EXPECT_THAT(reason_of(R"({"events":[{"type":"t","eventBytes":[1,2]}]})", json),
-                HasSubstr("event_bytes is not a string"));
+    EXPECT_THAT(reason_of(R"({"events":[{"type":"t","event_bytes":true}]})", json),
+                HasSubstr("events[0].event_bytes is a boolean, not a base64 string or an array"));
+    EXPECT_THAT(reason_of(R"({"events":[{"type":"t","event_bytes":{}}]})", json),
+                HasSubstr("events[0].event_bytes is an object"));
     EXPECT_THAT(reason_of(R"({"req_guid":7,"events":[{"type":"t"}]})", json),
-                HasSubstr("req_guid is not a string"));
+                HasSubstr("req_guid is a number, not a string"));
+    EXPECT_THAT(reason_of(R"({"req_guid":["a"]})", json),
+                HasSubstr("req_guid is an array, not a string"));
     EXPECT_THAT(reason_of(R"({"sent_time":"2024-01-01T00:00:00Z","events":[{"type":"t"}]})", json),
-                HasSubstr("sent_time"));
+                HasSubstr("sent_time is a string, not an object of seconds and nanos"));
     EXPECT_THAT(reason_of(R"({"sent_time":{"seconds":1.5},"events":[{"type":"t"}]})", json),
-                HasSubstr("seconds is not an integer"));
+                HasSubstr("sent_time.seconds is a fraction, not an integer"));
     EXPECT_THAT(reason_of(R"({"sent_time":{"seconds":"soon"},"events":[{"type":"t"}]})", json),
-                HasSubstr("seconds is not an integer"));
+                HasSubstr("sent_time.seconds is not a 64-bit integer"));
     EXPECT_THAT(reason_of(R"({"sent_time":{"seconds":true},"events":[{"type":"t"}]})", json),
-                HasSubstr("seconds is not an integer"));
+                HasSubstr("sent_time.seconds is a boolean, not an integer"));
+}
+
+TEST(CodecJsonDecode, EventBytesAsAnArrayOfBytes) {
+    // What upstream's JavaScript client sends: Go's encoding/json reads a
+    // JSON array into a []byte element by element.
+    auto decoded = decode_request(
+        R"({"events":[{"type":"t","event_bytes":[123,34,107,0,255]},{"type":"u","event_bytes":[]}]})",
+        wire_format::json);
+    ASSERT_TRUE(decoded) << decoded.error().reason;
+    EXPECT_EQ((*decoded)->events.at(0).bytes, "{\"k\0\xff"s);
+    EXPECT_EQ((*decoded)->events.at(1).bytes, "");
+    // null leaves a byte zero, as in Go.
+    decoded =
+        decode_request(R"({"events":[{"type":"t","eventBytes":[1,null,3]}]})", wire_format::json);
+    ASSERT_TRUE(decoded) << decoded.error().reason;
+    EXPECT_EQ((*decoded)->events.at(0).bytes, "\x01\x00\x03"s);
+    const auto json = wire_format::json;
+    for (const std::string bad : {"256", "-1", "1.5", "\"1\"", "[1]", "{}", "true"}) {
+        SCOPED_TRACE(bad);
+        EXPECT_THAT(reason_of(R"({"events":[{"type":"t","event_bytes":[0,)" + bad + "]}]}", json),
+                    HasSubstr("events[0].event_bytes[1] is not a byte (0-255)"));
+    }
+}
+
+TEST(CodecJsonDecode, KeysMatchIgnoringCaseAndTheLastRepeatWins) {
+    auto decoded = decode_request(
+        R"({"REQ_GUID":"a","Events":[{"TYPE":"t","Event_Bytes":"AQ=="}],"Req_Guid":"b"})",
+        wire_format::json);
+    ASSERT_TRUE(decoded) << decoded.error().reason;
+    EXPECT_EQ((*decoded)->req_guid, "b");
+    ASSERT_EQ((*decoded)->events.size(), 1u);
+    EXPECT_EQ((*decoded)->events[0].type, "t");
+    EXPECT_EQ((*decoded)->events[0].bytes, "\x01");
+
+    // Document order decides, whatever the keys' spelling.
+    decoded =
+        decode_request(R"({"req_guid":"a","REQ_GUID":"b","req_guid":"c"})", wire_format::json);
+    ASSERT_TRUE(decoded) << decoded.error().reason;
+    EXPECT_EQ((*decoded)->req_guid, "c");
+
+    // A repeated events decodes into the events already read, as Go's does,
+    // and drops those beyond its own count.
+    decoded = decode_request(
+        R"({"events":[{"type":"a","event_bytes":"AQ=="},{"type":"z"}],"events":[{"type":"b"}]})",
+        wire_format::json);
+    ASSERT_TRUE(decoded) << decoded.error().reason;
+    ASSERT_EQ((*decoded)->events.size(), 1u);
+    EXPECT_EQ((*decoded)->events[0].type, "b");
+    EXPECT_EQ((*decoded)->events[0].bytes, "\x01");
+
+    // A repeated sent_time merges; null empties it.
+    decoded =
+        decode_request(R"({"sent_time":{"seconds":5},"sent_time":{"nanos":3}})", wire_format::json);
+    ASSERT_TRUE(decoded) << decoded.error().reason;
+    EXPECT_EQ((*decoded)->sent_time_seconds, 5);
+    EXPECT_EQ((*decoded)->sent_time_nanos, 3);
+    decoded = decode_request(R"({"sent_time":{"seconds":5},"sent_time":null})", wire_format::json);
+    ASSERT_TRUE(decoded) << decoded.error().reason;
+    EXPECT_EQ((*decoded)->sent_time_seconds, 0);
+
+    // null leaves a string as it was.
+    decoded = decode_request(R"({"req_guid":"kept","REQ_GUID":null})", wire_format::json);
+    ASSERT_TRUE(decoded) << decoded.error().reason;
+    EXPECT_EQ((*decoded)->req_guid, "kept");
+}
+
+TEST(CodecJsonDecode, UnknownKeysOfAnyShapeAreSkipped) {
+    auto decoded =
+        decode_request(R"({"x":{"events":[1,2,{"req_guid":5}]},"y":[[{"type":7}]],"req_guid":"g",)"
+                       R"("sent_time":{"seconds":1,"zone":"UTC","extra":{"a":[null]}},)"
+                       R"("events":[{"type":"t","meta":{"type":5,"event_bytes":[999]}}]})",
+                       wire_format::json);
+    ASSERT_TRUE(decoded) << decoded.error().reason;
+    EXPECT_EQ((*decoded)->req_guid, "g");
+    EXPECT_EQ((*decoded)->sent_time_seconds, 1);
+    ASSERT_EQ((*decoded)->events.size(), 1u);
+    EXPECT_EQ((*decoded)->events[0].type, "t");
 }
 
 TEST(CodecJsonDecode, SecondsBeyondInt64AreRefused) {
@@ -272,28 +367,36 @@ TEST(CodecJsonDecode, SecondsBeyondInt64AreRefused) {
     EXPECT_THAT(reason_of(R"({"sent_time":{"seconds":18446744073709551615},)"
                           R"("events":[{"type":"t"}]})",
                           wire_format::json),
-                HasSubstr("seconds is not an integer"));
+                HasSubstr("seconds is not a 64-bit integer"));
     EXPECT_THAT(reason_of(R"({"sent_time":{"seconds":"99999999999999999999"},)"
                           R"("events":[{"type":"t"}]})",
                           wire_format::json),
-                HasSubstr("seconds is not an integer"));
+                HasSubstr("seconds is not a 64-bit integer"));
 }
 
-TEST(CodecJsonDecode, NanosOutOfRange) {
-    for (const std::string nanos : {"1000000000", "-1", "\"2000000000\"", "0.5", "4294967296"}) {
+TEST(CodecJsonDecode, NanosAreAnyInt32AsInGo) {
+    for (const std::string nanos : {"4294967296", "\"2147483648\"", "-2147483649"}) {
         SCOPED_TRACE(nanos);
         EXPECT_THAT(reason_of(R"({"sent_time":{"seconds":1,"nanos":)" + nanos +
                                   R"(},"events":[{"type":"t"}]})",
                               wire_format::json),
-                    HasSubstr("nanos"));
+                    HasSubstr("sent_time.nanos is not a 32-bit integer"));
     }
+    auto decoded = decode_request(R"({"sent_time":{"nanos":-1}})", wire_format::json);
+    ASSERT_TRUE(decoded) << decoded.error().reason;
+    EXPECT_EQ((*decoded)->sent_time_nanos, -1);
 }
 
-TEST(CodecJsonDecode, NoEvents) {
-    for (const std::string body :
-         {R"({"req_guid":"g"})", R"({"req_guid":"g","events":[]})", R"({"events":null})", "{}"}) {
+TEST(CodecJsonDecode, NoEventsIsAnEmptyBatch) {
+    for (const std::string body : {R"({"req_guid":"g"})", R"({"req_guid":"g","events":[]})",
+                                   R"({"req_guid":"g","events":null})", "{}", "null"}) {
         SCOPED_TRACE(body);
-        EXPECT_EQ(reason_of(body, wire_format::json), "request has no events");
+        auto decoded = decode_request(body, wire_format::json);
+        ASSERT_TRUE(decoded) << decoded.error().reason;
+        EXPECT_TRUE((*decoded)->events.empty());
+        if (body != "{}" && body != "null") {
+            EXPECT_EQ((*decoded)->req_guid, "g");
+        }
     }
 }
 
@@ -333,13 +436,22 @@ TEST(CodecDecodeJson, ErrorNamesTheReqGuidItCouldRead) {
     ASSERT_FALSE(bad_event.has_value());
     EXPECT_EQ(bad_event.error().req_guid, "g-7");
 
-    auto no_events = decode_request(R"({"reqGuid":"g-8","events":[]})", wire_format::json);
-    ASSERT_FALSE(no_events.has_value());
-    EXPECT_EQ(no_events.error().req_guid, "g-8");
-
     auto unreadable = decode_request(R"({"req_guid":5})", wire_format::json);
     ASSERT_FALSE(unreadable.has_value());
     EXPECT_EQ(unreadable.error().req_guid, "");
+}
+
+TEST(CodecResponse, ARefusalWithoutAReqGuidHasNoData) {
+    const core::batch_result bad{core::make_error_code(core::errc::bad_request), "why"};
+    const std::string without = encode_response(refusal_for(bad, ""), wire_format::json);
+    EXPECT_EQ(nlohmann::json::parse(without).count("data"), 0u) << without;
+    const std::string with = encode_response(refusal_for(bad, "g"), wire_format::json);
+    EXPECT_EQ(nlohmann::json::parse(with)["data"]["req_guid"], "g") << with;
+    pb::SendEventResponse parsed;
+    ASSERT_TRUE(
+        parsed.ParseFromString(encode_response(refusal_for(bad, ""), wire_format::protobuf)));
+    EXPECT_TRUE(parsed.data().empty());
+    EXPECT_EQ(parsed.code(), pb::CODE_BAD_REQUEST);
 }
 
 // ---- responses ----------------------------------------------------------------
