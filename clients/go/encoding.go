@@ -131,3 +131,17 @@ func ackFromProto(m *pb.SendEventResponse) *Ack {
 		SentTime: m.SentTime, Reason: m.Reason, Data: m.Data,
 	}
 }
+
+// decodeJSONRequest reads the JSON wire request (the tests' fake servers use it).
+func decodeJSONRequest(body []byte) (*pb.SendEventRequest, error) {
+	var j jsonRequest
+	if err := json.Unmarshal(body, &j); err != nil {
+		return nil, err
+	}
+	m := &pb.SendEventRequest{ReqGuid: j.ReqGUID,
+		SentTime: &timestamppb.Timestamp{Seconds: j.SentTime.Seconds, Nanos: j.SentTime.Nanos}}
+	for _, e := range j.Events {
+		m.Events = append(m.Events, &pb.Event{EventBytes: e.EventBytes, Type: e.Type})
+	}
+	return m, nil
+}
