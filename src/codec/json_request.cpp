@@ -221,6 +221,8 @@ class request_reader {
     }
 
     bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+        // A req_guid read before the body broke off names nothing reliably.
+        batch->req_guid.clear();
         if (!error) error = "body is not valid JSON";
         return false;
     }

@@ -368,14 +368,19 @@ def assert_success(resp, fmt, req_guid):
 
 
 def assert_error(resp, http_status, code, fmt=None, req_guid=None):
+    """An error answer; `req_guid` names the request it must carry in data,
+    or is "" for a refusal that could read none and so has no data, as
+    upstream's refusals have none."""
     assert resp.status_code == http_status, (resp.status_code, resp.content)
     decoded = decode_response(resp, fmt)
     assert decoded["status"] == STATUS_ERROR, decoded
     assert decoded["code"] == code, decoded
     assert decoded["reason"], f"no reason in {decoded}"
-    assert "req_guid" in decoded["data"], decoded
-    if req_guid is not None:
-        assert decoded["data"]["req_guid"] == req_guid, decoded
+    if req_guid == "":
+        assert decoded["data"] == {}, decoded
+        assert "data" not in decoded.keys_in_order, decoded.keys_in_order
+    elif req_guid is not None:
+        assert decoded["data"].get("req_guid") == req_guid, decoded
     if decoded.keys_in_order:
         assert_json_key_order(decoded)
     return decoded
@@ -609,7 +614,10 @@ def assert_ws_error(ack, code, fmt=None, req_guid=None):
     assert ack["status"] == STATUS_ERROR, ack
     assert ack["code"] == code, ack
     assert ack["reason"], f"no reason in {ack}"
-    if req_guid is not None:
+    if req_guid == "":
+        assert ack["data"] == {}, ack
+        assert "data" not in ack.keys_in_order, ack.keys_in_order
+    elif req_guid is not None:
         assert ack["data"].get("req_guid") == req_guid, ack
     if ack.fmt == "json":
         assert_json_key_order(ack)

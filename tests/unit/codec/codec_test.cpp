@@ -436,6 +436,11 @@ TEST(CodecDecodeJson, ErrorNamesTheReqGuidItCouldRead) {
     ASSERT_FALSE(bad_event.has_value());
     EXPECT_EQ(bad_event.error().req_guid, "g-7");
 
+    // A body that breaks off names nothing, whatever it held before.
+    auto truncated = decode_request(R"({"req_guid":"g-9","events":[)", wire_format::json);
+    ASSERT_FALSE(truncated.has_value());
+    EXPECT_EQ(truncated.error().req_guid, "");
+
     auto unreadable = decode_request(R"({"req_guid":5})", wire_format::json);
     ASSERT_FALSE(unreadable.has_value());
     EXPECT_EQ(unreadable.error().req_guid, "");
