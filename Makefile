@@ -12,7 +12,7 @@ ifneq ($(SANITIZE),)
 BUILD_DIR := build-$(subst $(comma),-,$(SANITIZE))
 endif
 
-.PHONY: deps configure build run test unit integration bench image image-test fmt clean
+.PHONY: deps configure build run test unit integration bench image image-test fmt docs clean
 
 # `make run` needs Java only to start a local broker: not with PUBLISHER_TYPE=log
 # or a broker of your own in PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS.

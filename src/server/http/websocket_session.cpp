@@ -226,10 +226,12 @@ void websocket_session::handle_message(std::string_view message, codec::wire_for
         core::count_batch_failed(identity_.group, "serde");
         core::request_error_log().warn("websocket {} (group {}): bad message: {}", identity_.id,
                                        identity_.group, decoded.error().reason);
+        // Upstream's WebSocket refusal names the req_guid, empty when unread
+        // (its REST refusal has no data: codec::refusal_for).
         return send_ack(codec::encode_response(
-                            codec::refusal_for({core::make_error_code(core::errc::bad_request),
-                                                decoded.error().reason},
-                                               decoded.error().req_guid),
+                            codec::response_for({core::make_error_code(core::errc::bad_request),
+                                                 decoded.error().reason},
+                                                decoded.error().req_guid),
                             format),
                         format == codec::wire_format::json);
     }
