@@ -16,3 +16,5 @@ export {
   SendEventResponseSchema,
   EventSchema,
 } from "./gen/raystack/raccoon/v1beta1/raccoon_pb.js";
+// Messages of the schemas above (and the user's own) are made with protobuf-es.
+export { create } from "@bufbuild/protobuf";
