@@ -22,7 +22,6 @@ import { Server, assertTopicHolds, readTopic, HOST } from "../helpers/server.js"
 import { makeEvents } from "./page/events.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..", "..");
 const CHROMIUM = process.env.RACCOON_CHROMIUM ?? "/usr/bin/chromium";
 const BATCHES = 3;
 const COUNT = 3;
@@ -52,7 +51,7 @@ function servePage() {
 
 let browser;
 let userDataDir;
-let pages = [];
+const pages = [];
 let wsServer;
 let corsServer;
 let allowed;
