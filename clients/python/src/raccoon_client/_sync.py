@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._aio import AsyncClient, AsyncPendingSend
-from ._core import Ack, Event
+from ._core import Ack, ClosedError, Event
 
 
 class _LoopThread:
@@ -104,6 +104,8 @@ class Client:
     def send(self, events: Iterable[Event], *, req_guid: str | None = None) -> PendingSend:
         """Sends one batch; returns once it is handed to the connection."""
         events = list(events)
+        if not self._loop.thread.is_alive():
+            raise ClosedError(req_guid=req_guid or "")
         return self._loop.run(self._send(events, req_guid))
 
     async def _send(self, events: list[Event], req_guid: str | None) -> PendingSend:
