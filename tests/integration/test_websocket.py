@@ -93,31 +93,33 @@ def upgrade_headers(extra=None):
 # The upgrade.
 
 
-def test_upgrade_on_the_rest_port_and_missing_id_is_400(server):
+def test_upgrade_on_the_rest_port_and_without_an_id(server):
     # REST and WebSocket share the listener.
     events = make_events(1, types=("ws-rest",))
     guid = str(uuid.uuid4())
     assert_success(post_events(server.events_url, "proto", encode_request("proto", events, guid)),
                    "proto", guid)
 
-    # Without the id header the upgrade is refused with 400 and a reason.
-    r = requests.get(server.events_url, headers=upgrade_headers(), timeout=10)
-    assert r.status_code == 400, (r.status_code, r.text)
-    assert "X-User-ID" in r.text, r.text
-    r = requests.get(server.events_url, headers=upgrade_headers({"X-User-ID": ""}), timeout=10)
-    assert r.status_code == 400, (r.status_code, r.text)
     # Only the events path upgrades.
     r = requests.get(server.url + "/api/v1/other", timeout=10,
                      headers=upgrade_headers({"X-User-ID": uid()}))
     assert r.status_code == 404, (r.status_code, r.text)
 
     async def main():
-        await ws_expect_http_refusal(server, 400, user_id=None)
-        # With it, the same path upgrades.
+        # Without the id header (a browser's WebSocket cannot send one) the
+        # upgrade succeeds, as upstream's does; each such connection is its
+        # own user, so two of them in one group are both served.
+        anonymous = [await ws_connect(server, None), await ws_connect(server, None)]
+        try:
+            for ws in anonymous:
+                await ws_send_ok(ws, "proto")
+                await ws_send_ok(ws, "json")
+        finally:
+            for ws in anonymous:
+                await ws.close()
         ws = await ws_connect(server, uid())
         try:
             await ws_send_ok(ws, "proto")
-            await ws_send_ok(ws, "json")
         finally:
             await ws.close()
 
@@ -128,8 +130,15 @@ def test_custom_id_header(raccoon, kafka):
     server = start(raccoon, kafka, env={"SERVER_WEBSOCKET_CONN_ID_HEADER": "X-Device-Key"})
 
     async def main():
-        # The default header name means nothing now.
-        await ws_expect_http_refusal(server, 400, user_id="someone")
+        # The default header name means nothing now: connections naming
+        # only it are anonymous, each its own user.
+        others = [await ws_connect(server, "someone"), await ws_connect(server, "someone")]
+        try:
+            for other in others:
+                await ws_send_ok(other, "proto")
+        finally:
+            for other in others:
+                await other.close()
         key = uid("dev")
         ws = await ws_connect(server, key, id_header="X-Device-Key")
         try:

@@ -9,7 +9,8 @@
 namespace raccoon::server::http {
 
 // The live WebSocket connections by (id, group): one per user and group, and
-// at most SERVER_WEBSOCKET_MAX_CONN in all.
+// at most SERVER_WEBSOCKET_MAX_CONN in all. A connection without an id (a
+// browser's WebSocket cannot send the header) is its own user.
 class connection_table {
  public:
     enum class admission { admitted, duplicate, full };
@@ -30,6 +31,7 @@ class connection_table {
     const std::size_t max_connections_;
     mutable std::mutex mutex_;
     std::unordered_set<std::string> live_;
+    std::size_t anonymous_ = 0;
 };
 
 }  // namespace raccoon::server::http

@@ -146,10 +146,8 @@ void http_session::handle_upgrade(const request& req) {
         core::request_error_log().warn("websocket: upgrade from {} refused: {}", peer(), why);
         answer_plain(status, std::move(why) + "\n");
     };
-    std::string_view id = req[settings.conn_id_header];
-    if (id.empty()) {
-        return refuse(beast_http::status::bad_request, "missing header " + settings.conn_id_header);
-    }
+    // Without the id header the connection is its own user (connection_table),
+    // as upstream upgrades it too.
     if (settings.websocket_check_origin && !origin_matches_host(req)) {
         return refuse(beast_http::status::forbidden, "origin not allowed");
     }

@@ -210,17 +210,20 @@ test(
 );
 
 test(
-  "WebSocket: an upgrade without the id header is refused with the server's 400",
+  "WebSocket: an upgrade from an origin other than the server's is refused with its 403",
   { timeout: 60_000 },
   async () => {
     await withServer({}, async (srv) => {
-      const err = await connectWebSocket(srv.wsURL, {}).then(
-        () => assert.fail("connected without an id"),
+      const err = await connectWebSocket(srv.wsURL, {
+        connId: "js-origin",
+        headers: { Origin: "http://elsewhere.example" },
+      }).then(
+        () => assert.fail("connected from a foreign origin"),
         (e) => e,
       );
       assert.equal(err.kind, ErrorKind.REFUSED, String(err));
-      assert.equal(err.httpStatus, 400);
-      assert.match(err.reason, /X-User-ID/i);
+      assert.equal(err.httpStatus, 403);
+      assert.match(err.reason, /origin/i);
     });
   },
 );
