@@ -84,6 +84,12 @@ func (p *Pending) Attempts() int {
 	return p.attempts
 }
 
+func (p *Pending) undoAttempt() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.attempts--
+}
+
 func (p *Pending) addAttempt() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

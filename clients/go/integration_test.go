@@ -124,10 +124,10 @@ func newClient(t *testing.T, ctx context.Context, srv *testserver.Server, proto 
 	return c
 }
 
-// TestEveryCombination: WebSocket and REST with both wire types and both
+// TestIntegrationEveryCombination: WebSocket and REST with both wire types and both
 // serializations, gRPC with both serializations (10): every ack matches its
 // guid, every event is in Kafka once, byte for byte.
-func TestEveryCombination(t *testing.T) {
+func TestIntegrationEveryCombination(t *testing.T) {
 	srv := testserver.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -179,10 +179,10 @@ func TestEveryCombination(t *testing.T) {
 	}
 }
 
-// TestWebSocketServerRestart: the server restarted under a WebSocket client
+// TestIntegrationWebSocketServerRestart: the server restarted under a WebSocket client
 // that keeps sending; it reconnects, re-sends what was not acked, and every
 // send ends acked with its events in Kafka.
-func TestWebSocketServerRestart(t *testing.T) {
+func TestIntegrationWebSocketServerRestart(t *testing.T) {
 	srv := testserver.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -286,8 +286,8 @@ func (rp *recordingProxy) handler(t *testing.T, target string) http.Handler {
 	})
 }
 
-// TestREST503Then200: the retry succeeds, with the same req_guid.
-func TestREST503Then200(t *testing.T) {
+// TestIntegrationREST503Then200: the retry succeeds, with the same req_guid.
+func TestIntegrationREST503Then200(t *testing.T) {
 	srv := testserver.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -317,9 +317,9 @@ func TestREST503Then200(t *testing.T) {
 	assertTopicHolds(t, srv.Topic("retry503"), serialized(t, evs, raccoon.SerializeProtobuf), true)
 }
 
-// TestBadRequestIsNotRetried: the real server answers a JSON body cut short
+// TestIntegrationBadRequestIsNotRetried: the real server answers a JSON body cut short
 // (by the proxy) with 400 / CODE_BAD_REQUEST; one attempt, a clear error.
-func TestBadRequestIsNotRetried(t *testing.T) {
+func TestIntegrationBadRequestIsNotRetried(t *testing.T) {
 	srv := testserver.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -350,9 +350,9 @@ func TestBadRequestIsNotRetried(t *testing.T) {
 	t.Log(err)
 }
 
-// TestWebSocketRefusal: a second connection with the same id is refused at
+// TestIntegrationWebSocketRefusal: a second connection with the same id is refused at
 // the upgrade; the client says so and does not reconnect.
-func TestWebSocketRefusal(t *testing.T) {
+func TestIntegrationWebSocketRefusal(t *testing.T) {
 	srv := testserver.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -243,23 +243,17 @@ func (t *wsTransport) write(s *wsSend, conn *websocket.Conn, gen uint64) {
 	}
 	policy := t.c.opts.retry
 	if p.Attempts() >= policy.MaxAttempts {
+		t.mu.Lock()
 		last := s.last
+		t.mu.Unlock()
 		if last == nil {
 			last = &Error{Kind: KindTransport, Err: errors.New("connection lost before the ack")}
 		}
 		t.c.finish(p, nil, last)
 		return
 	}
-	wctx, cancel := context.WithTimeout(p.ctx, t.c.opts.attemptTimeout)
-	err := conn.Write(wctx, t.msgType, p.req.body)
-	cancel()
-	if err != nil {
-		// The reader sees the broken connection and the next one re-sends.
-		t.c.opts.logger.Debug("raccoon: write failed", "req_guid", p.ReqGUID, "error", err)
-		s.last = &Error{Kind: KindTransport, Err: err}
-		_ = conn.CloseNow()
-		return
-	}
+	// Counted and marked before the write: the ack may be read before Write
+	// returns.
 	p.addAttempt()
 	t.mu.Lock()
 	s.gen = gen
@@ -268,6 +262,19 @@ func (t *wsTransport) write(s *wsSend, conn *websocket.Conn, gen uint64) {
 	}
 	s.timer = time.AfterFunc(t.c.opts.attemptTimeout, func() { t.attemptTimedOut(s, gen) })
 	t.mu.Unlock()
+	wctx, cancel := context.WithTimeout(p.ctx, t.c.opts.attemptTimeout)
+	err := conn.Write(wctx, t.msgType, p.req.body)
+	cancel()
+	if err != nil {
+		// The reader sees the broken connection and the next one re-sends.
+		t.c.opts.logger.Debug("raccoon: write failed", "req_guid", p.ReqGUID, "error", err)
+		p.undoAttempt()
+		t.mu.Lock()
+		s.gen = 0
+		s.last = &Error{Kind: KindTransport, Err: err}
+		t.mu.Unlock()
+		_ = conn.CloseNow()
+	}
 }
 
 func (t *wsTransport) attemptTimedOut(s *wsSend, gen uint64) {

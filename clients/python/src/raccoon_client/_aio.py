@@ -549,17 +549,21 @@ class _WebSocket(_Transport):
             last = p._last_error or TransportError("connection lost before the ack")
             c._finish(p, None, last)
             return
-        try:
-            await asyncio.wait_for(conn.send(p.request.body), c.attempt_timeout)
-        except Exception as e:  # the reader sees the drop; the next connection re-sends
-            c.logger.debug("raccoon: write of %s failed: %s", p.req_guid, e)
-            p._last_error = TransportError(f"{type(e).__name__}: {e}")
-            return
+        # Counted and marked before the write: the ack may be read while
+        # the send is still being awaited.
         p.attempts += 1
         s.gen = gen
         if s.timer is not None:
             s.timer.cancel()
         s.timer = asyncio.get_running_loop().call_later(c.attempt_timeout, self.attempt_timed_out, s, gen)
+        try:
+            await asyncio.wait_for(conn.send(p.request.body), c.attempt_timeout)
+        except Exception as e:  # the reader sees the drop; the next connection re-sends
+            c.logger.debug("raccoon: write of %s failed: %s", p.req_guid, e)
+            if not p.done():
+                p.attempts -= 1
+                s.gen = 0
+            p._last_error = TransportError(f"{type(e).__name__}: {e}")
 
     def attempt_timed_out(self, s: _WsSend, gen: int) -> None:
         if self.inflight.get(s.p.req_guid) is s and s.gen == gen:
