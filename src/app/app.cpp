@@ -205,6 +205,13 @@ int run(const config::settings& settings) {
     readiness.set_draining();
     health_poller.request_stop();
     health_poller.join();
+    grpc.set_serving(false);
+    if (const auto delay = settings.server.shutdown_readiness_delay; delay.count() > 0) {
+        // Load balancers see the instance not ready and stop sending it new
+        // connections; until they do, whatever comes is still served.
+        spdlog::info("raccoon: not ready; serving {} ms more before draining", delay.count());
+        std::this_thread::sleep_for(delay);
+    }
     http.shutdown();
     // New gRPC calls get UNAVAILABLE and health turns NOT_SERVING; calls in
     // progress are answered as their batches complete in the drain below.

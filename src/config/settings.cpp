@@ -226,6 +226,12 @@ const std::vector<descriptor>& descriptors() {
          "A REST connection that sends nothing for this long is closed.",
          "Ours; upstream never closes an idle REST connection.",
          duration_field(RACCOON_FIELD(server.http_idle_timeout), 100)},
+        {"SERVER_SHUTDOWN_READINESS_DELAY_MS", "server.shutdown.readiness_delay_ms", "0",
+         "On SIGTERM, how long GET /ready and gRPC health say not ready while the listeners "
+         "still accept and serve everything, before the drain begins: a load balancer's "
+         "probe interval times its failure threshold, so it stops sending first. 0 drains at "
+         "once.",
+         ours, duration_field(RACCOON_FIELD(server.shutdown_readiness_delay), 0)},
         {"SERVER_WEBSOCKET_MAX_CONN", "server.websocket.max_conn", "30000",
          "Most WebSocket connections held at once; one more is refused with code 4.", "",
          integer_field(RACCOON_FIELD(server.websocket_max_conn), 1, 10'000'000)},

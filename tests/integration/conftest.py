@@ -162,7 +162,8 @@ class RaccoonServer:
     def exit_bound(self):
         flush_timeout = int(self.env.get("WORKER_BUFFER_FLUSH_TIMEOUT_MS", 5000))
         flush_interval = int(self.env.get("PUBLISHER_KAFKA_FLUSH_INTERVAL_MS", 1000))
-        return (flush_timeout + flush_interval) / 1000.0 + EXIT_MARGIN_S
+        readiness_delay = int(self.env.get("SERVER_SHUTDOWN_READINESS_DELAY_MS", 0))
+        return (readiness_delay + flush_timeout + flush_interval) / 1000.0 + EXIT_MARGIN_S
 
 
 class RaccoonFactory:

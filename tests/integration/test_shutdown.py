@@ -14,6 +14,14 @@ import requests
 
 from conftest import (
     CODE_INTERNAL_ERROR,
+    assert_arrived_once,
+    assert_success,
+    assert_ws_success,
+    proto_request,
+    run_async,
+    ws_connect,
+    ws_message,
+    ws_recv_ack,
     CODE_OK,
     STATUS_ERROR,
     STATUS_SUCCESS,
@@ -235,3 +243,54 @@ def test_repeated_signals_neither_cut_the_drain_short_nor_kill_the_server(raccoo
     assert "raccoon: stopped" in server.stderr()
     assert len(answers) == 1
     assert decode_response(answers[0], "proto")["code"] == CODE_INTERNAL_ERROR
+
+
+READINESS_DELAY_MS = 3000
+
+
+def test_during_the_readiness_delay_new_requests_and_connections_are_served(raccoon, kafka):
+    """SERVER_SHUTDOWN_READINESS_DELAY_MS: on SIGTERM /ready turns 503 at once,
+    and until the delay is over a new connection's request is still served
+    (a load balancer sends them until its probe sees the 503); then the
+    drain runs and the server exits 0."""
+    server = raccoon.start(event_ack=1,
+                           env={"SERVER_SHUTDOWN_READINESS_DELAY_MS": READINESS_DELAY_MS})
+    kafka.ensure_topics([server.topic("late")])
+    assert requests.get(server.url + "/ready", timeout=5).status_code == 200
+    server.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    deadline = signalled + 1.0
+    while requests.get(server.url + "/ready", timeout=5).status_code != 503:
+        assert time.monotonic() < deadline, "/ready still 200 a second after SIGTERM"
+        time.sleep(0.02)
+
+    rest_events = make_events(3, types=("late",))
+    guid = str(uuid.uuid4())
+    with requests.Session() as fresh:
+        resp = post_events(server.events_url, "proto", proto_request(rest_events, guid),
+                           session=fresh)
+    assert_success(resp, "proto", guid)
+
+    ws_events = make_events(2, types=("late",))
+    ws_guid = str(uuid.uuid4())
+
+    async def main():
+        ws = await ws_connect(server, f"late-{uuid.uuid4().hex[:8]}")
+        try:
+            await ws.send(ws_message("json", ws_events, ws_guid))
+            assert_ws_success(await ws_recv_ack(ws), "json", ws_guid)
+        finally:
+            await ws.close()
+
+    run_async(main(), 10)
+    served_within = time.monotonic() - signalled
+    assert served_within < READINESS_DELAY_MS / 1000.0, (
+        f"the checks took {served_within:.2f}s, past the delay: they proved nothing"
+    )
+    assert server.running(), "the server stopped inside the readiness delay"
+    code, seconds = server.stop()
+    assert code == 0, server.stderr()
+    assert seconds + served_within >= READINESS_DELAY_MS / 1000.0 * 0.9, (
+        f"exited {served_within + seconds:.2f}s after SIGTERM, before the delay"
+    )
+    assert_arrived_once(kafka, server, rest_events + ws_events)

@@ -53,6 +53,9 @@ struct server_settings {
     bool batch_dedup_in_connection = false;
     std::size_t max_request_bytes = 4 * 1024 * 1024;
     milliseconds http_idle_timeout{60000};
+    // On SIGTERM, how long readiness answers 503 while everything is still
+    // served, before the drain begins.
+    milliseconds shutdown_readiness_delay{0};
     cors_settings cors;
 };
 

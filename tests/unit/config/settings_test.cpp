@@ -102,6 +102,7 @@ std::string describe(const settings& s) {
         << s.server.batch_dedup_in_connection << "\n"
         << s.server.max_request_bytes << "\n"
         << s.server.http_idle_timeout.count() << "\n"
+        << s.server.shutdown_readiness_delay.count() << "\n"
         << s.server.cors.enabled << "\n";
     list(s.server.cors.allowed_origins);
     list(s.server.cors.allowed_methods);
@@ -138,6 +139,7 @@ const std::vector<std::pair<std::string, std::string>>& default_table() {
         {"SERVER_IO_THREADS", "0"},
         {"SERVER_MAX_REQUEST_BYTES", "4194304"},
         {"SERVER_HTTP_IDLE_TIMEOUT_MS", "60000"},
+        {"SERVER_SHUTDOWN_READINESS_DELAY_MS", "0"},
         {"SERVER_WEBSOCKET_MAX_CONN", "30000"},
         {"SERVER_WEBSOCKET_READ_BUFFER_SIZE", "10240"},
         {"SERVER_WEBSOCKET_WRITE_BUFFER_SIZE", "10240"},
@@ -233,6 +235,7 @@ TEST(ConfigDefaults, MatchTheUpstreamTable) {
     EXPECT_FALSE(s.server.batch_dedup_in_connection);
     EXPECT_EQ(s.server.max_request_bytes, 4u * 1024 * 1024);
     EXPECT_EQ(s.server.http_idle_timeout, milliseconds(60000));
+    EXPECT_EQ(s.server.shutdown_readiness_delay, milliseconds(0));
     EXPECT_FALSE(s.server.cors.enabled);
     EXPECT_TRUE(s.server.cors.allowed_origins.empty());
     EXPECT_EQ(s.server.cors.allowed_methods,
