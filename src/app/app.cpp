@@ -1,5 +1,6 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -111,6 +112,30 @@ std::unique_ptr<publisher::publisher> make_publisher(const config::settings& set
     throw std::logic_error("unknown publisher type");
 }
 
+// Every connection holds a descriptor, and runtimes and shells commonly start
+// a process with a soft limit of 1024. Go's runtime, which upstream runs on,
+// raises the soft limit to the hard one at start; so does this.
+void raise_open_files_limit(const config::settings& settings) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    if (limit.rlim_cur < limit.rlim_max) {
+        const rlim_t before = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+            limit.rlim_cur = before;
+        } else {
+            spdlog::info("raccoon: open files limit raised from {} to {}", before, limit.rlim_cur);
+        }
+    }
+    const auto wanted = static_cast<rlim_t>(settings.server.websocket_max_conn);
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+        spdlog::warn(
+            "raccoon: the open files limit ({}) is below SERVER_WEBSOCKET_MAX_CONN ({}): "
+            "connections past it will be refused by the system; raise the hard limit",
+            limit.rlim_cur, wanted);
+    }
+}
+
 int io_thread_count(const config::settings& settings) {
     if (settings.server.io_threads > 0) return settings.server.io_threads;
     return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -121,6 +146,7 @@ int io_thread_count(const config::settings& settings) {
 int run(const config::settings& settings) {
     configure_logging(settings);
     for (const auto& warning : settings.warnings) spdlog::warn("raccoon: {}", warning);
+    raise_open_files_limit(settings);
 
     core::batch_channel channel(settings.worker.buffer_channel_size);
     core::ingestor ingestor(channel, settings.event_ack);

@@ -301,3 +301,49 @@ def test_an_allowed_preflight_is_200_as_upstream_answers_it(raccoon):
     )
     assert resp.status_code == 200, resp.status_code
     assert resp.headers.get("Access-Control-Allow-Origin") == origin, resp.headers
+
+
+# ---- start-up as upstream's runtime does it ---------------------------------------
+
+
+def test_the_open_files_limit_is_raised_to_the_hard_limit(bootstrap, tmp_path):
+    """Go's runtime raises the soft limit at start; a server started with the
+    common 1024 would otherwise refuse connections past about a thousand."""
+    import resource
+
+    soft_given, hard = 1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard <= soft_given:
+        pytest.skip(f"the hard limit here is {hard}: nothing to raise")
+    hard_given = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    port = free_port()
+    env = {
+        "SERVER_WEBSOCKET_PORT": port,
+        "SERVER_GRPC_PORT": free_port(avoid={port}),
+        "SERVER_BIND_ADDRESS": HOST,
+        "PUBLISHER_TYPE": "log",
+    }
+    proc = subprocess.Popen(
+        [raccoon_bin(), "server"],
+        env=server_environment({k: str(v) for k, v in env.items()}),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft_given, hard_given)),
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://{HOST}:{port}/ping", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.05)
+        with open(f"/proc/{proc.pid}/limits") as f:
+            line = next(l for l in f if l.startswith("Max open files"))
+        soft_now = int(line.split()[3])
+        assert soft_now == hard_given, line
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err.decode()
+    assert f"open files limit raised from {soft_given} to {hard_given}" in err.decode()
