@@ -118,42 +118,28 @@ class request_reader {
     }
 
     bool string(std::string& value) {
-        if (places_.empty()) return fail("body is not a JSON object");
-        switch (places_.back()) {
-            case place::skipped:
-                return true;
-            case place::events:
-                return fail(event_name() + " is not an object");
-            case place::event_bytes:
-                return fail(byte_name() + " is not a byte (0-255)");
-            case place::request:
-                if (field_ == field::req_guid) {
-                    batch->req_guid = std::move(value);
-                    return true;
-                }
-                break;
-            case place::sent_time:
-                if (field_ == field::seconds || field_ == field::nanos) {
-                    // protojson writes int64 as a string.
-                    std::int64_t parsed = 0;
-                    auto [end, ec] =
-                        std::from_chars(value.data(), value.data() + value.size(), parsed);
-                    const bool whole = ec == std::errc{} && end == value.data() + value.size();
-                    return integer(whole ? std::optional(parsed) : std::nullopt);
-                }
-                break;
-            case place::event:
-                if (field_ == field::type) {
-                    current_event().type = std::move(value);
-                    return true;
-                }
-                if (field_ == field::event_bytes) {
-                    auto decoded = base64_decode(value);
-                    if (!decoded) return fail(event_name() + ".event_bytes is not base64");
-                    current_event().bytes = std::move(*decoded);
-                    return true;
-                }
-                break;
+        if (auto decided = decided_by_place()) return *decided;
+        const place where = places_.back();
+        if (where == place::request && field_ == field::req_guid) {
+            batch->req_guid = std::move(value);
+            return true;
+        }
+        if (where == place::sent_time && (field_ == field::seconds || field_ == field::nanos)) {
+            // protojson writes int64 as a string.
+            std::int64_t parsed = 0;
+            auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+            const bool whole = ec == std::errc{} && end == value.data() + value.size();
+            return integer(whole ? std::optional(parsed) : std::nullopt);
+        }
+        if (where == place::event && field_ == field::type) {
+            current_event().type = std::move(value);
+            return true;
+        }
+        if (where == place::event && field_ == field::event_bytes) {
+            auto decoded = base64_decode(value);
+            if (!decoded) return fail(event_name() + ".event_bytes is not base64");
+            current_event().bytes = std::move(*decoded);
+            return true;
         }
         return scalar("a string");
     }
@@ -296,8 +282,9 @@ class request_reader {
         return "a known kind";
     }
 
-    // A scalar of kind `what` where the place says what it may be.
-    bool scalar(std::string_view what) {
+    // What the place alone decides of a value that is neither an object nor
+    // an array: nothing to do, or a refusal; nullopt when the field decides.
+    std::optional<bool> decided_by_place() {
         if (places_.empty()) return fail("body is not a JSON object");
         switch (places_.back()) {
             case place::skipped:
@@ -307,8 +294,13 @@ class request_reader {
             case place::event_bytes:
                 return fail(byte_name() + " is not a byte (0-255)");
             default:
-                break;
+                return std::nullopt;
         }
+    }
+
+    // A scalar of kind `what` where no field takes it.
+    bool scalar(std::string_view what) {
+        if (auto decided = decided_by_place()) return *decided;
         if (field_ == field::unknown) return true;
         return fail(field_name() + " is " + std::string(what) + ", not " + expected_for_field());
     }
@@ -326,30 +318,23 @@ class request_reader {
     }
 
     bool integer(std::optional<std::int64_t> value) {
-        if (places_.empty()) return fail("body is not a JSON object");
-        switch (places_.back()) {
-            case place::skipped:
-                return true;
-            case place::event_bytes:
-                if (!value) return fail(byte_name() + " is not a byte (0-255)");
-                return byte(*value, false);
-            case place::sent_time:
-                if (field_ == field::seconds) {
-                    if (!value) return fail("sent_time.seconds is not a 64-bit integer");
-                    batch->sent_time_seconds = *value;
-                    return true;
-                }
-                if (field_ == field::nanos) {
-                    if (!value || *value < std::numeric_limits<std::int32_t>::min() ||
-                        *value > std::numeric_limits<std::int32_t>::max()) {
-                        return fail("sent_time.nanos is not a 32-bit integer");
-                    }
-                    batch->sent_time_nanos = static_cast<std::int32_t>(*value);
-                    return true;
-                }
-                break;
-            default:
-                break;
+        if (!places_.empty() && places_.back() == place::event_bytes) {
+            if (!value) return fail(byte_name() + " is not a byte (0-255)");
+            return byte(*value, false);
+        }
+        if (auto decided = decided_by_place()) return *decided;
+        if (places_.back() == place::sent_time && field_ == field::seconds) {
+            if (!value) return fail("sent_time.seconds is not a 64-bit integer");
+            batch->sent_time_seconds = *value;
+            return true;
+        }
+        if (places_.back() == place::sent_time && field_ == field::nanos) {
+            if (!value || *value < std::numeric_limits<std::int32_t>::min() ||
+                *value > std::numeric_limits<std::int32_t>::max()) {
+                return fail("sent_time.nanos is not a 32-bit integer");
+            }
+            batch->sent_time_nanos = static_cast<std::int32_t>(*value);
+            return true;
         }
         return scalar("a number");
     }
