@@ -78,7 +78,9 @@ build() {
     # --format docker keeps HEALTHCHECK (the OCI format has no such field);
     # --isolation=chroot runs the RUN steps without a container runtime.
     nice -n 10 podman build --pull=never --isolation=chroot --format docker \
-        --build-arg "JOBS=$jobs" -t "$tag" -f "$root/docker/Dockerfile" "$root"
+        --build-arg "JOBS=$jobs" \
+        --build-arg "RACCOON_COMMIT=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
+        -t "$tag" -f "$root/docker/Dockerfile" "$root"
 }
 
 size() {
