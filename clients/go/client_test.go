@@ -579,3 +579,41 @@ func TestCloseWaitsThenFailsPending(t *testing.T) {
 		t.Fatalf("pending after close: %v", err)
 	}
 }
+
+// An ack that comes back while its request is still being written ends the
+// send; that must not cut the connection (a write's context used to be the
+// send's, and coder/websocket closes a connection whose write is cancelled).
+func TestWebSocketFastAcksKeepTheConnection(t *testing.T) {
+	url := fakeWS(t, func(_ int, c *websocket.Conn) {
+		for {
+			req, _, err := readRequest(context.Background(), c)
+			if err != nil {
+				return
+			}
+			if err := writeAck(context.Background(), c, okAck(req.ReqGuid)); err != nil {
+				return
+			}
+		}
+	})
+	var disconnects atomic.Int32
+	c := wsClient(t, url, WithDisconnectHandler(func(error) { disconnects.Add(1) }))
+	ctx := testContext(t)
+	payload := make([]byte, 16<<10) // large writes take long enough to race their ack
+	var ps []*Pending
+	for i := 0; i < 400; i++ {
+		p, err := c.Send(ctx, Event{Type: "t", Data: payload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		ack, err := p.Wait(ctx)
+		if err != nil || ack.Attempts != 1 {
+			t.Fatalf("%v %+v", err, ack)
+		}
+	}
+	if n := disconnects.Load(); n != 0 {
+		t.Fatalf("the connection dropped %d times", n)
+	}
+}

@@ -262,7 +262,10 @@ func (t *wsTransport) write(s *wsSend, conn *websocket.Conn, gen uint64) {
 	}
 	s.timer = time.AfterFunc(t.c.opts.attemptTimeout, func() { t.attemptTimedOut(s, gen) })
 	t.mu.Unlock()
-	wctx, cancel := context.WithTimeout(p.ctx, t.c.opts.attemptTimeout)
+	// Not the send's context: the send ends when its ack comes, which may be
+	// before Write returns, and coder/websocket closes a connection whose
+	// write is cancelled.
+	wctx, cancel := context.WithTimeout(context.Background(), t.c.opts.attemptTimeout)
 	err := conn.Write(wctx, t.msgType, p.req.body)
 	cancel()
 	if err != nil {
