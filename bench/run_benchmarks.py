@@ -57,6 +57,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench_common import HOST, free_port, server_environment, stop_process
+import client_libraries
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 KAFKA_SCRIPT = os.path.join(ROOT, "scripts", "kafka.sh")
@@ -736,7 +738,7 @@ plot '{data}' using 2:xtic(1) title 'events/s' axes x1y1, \\
     return written
 
 
-def write_report(bench, mach, idle, plots, path, started, kafka_version):
+def write_report(bench, mach, idle, plots, path, started, kafka_version, clients=()):
     by = {}
     for r in bench.runs:
         by.setdefault(r["scenario"], []).append(r)
@@ -861,6 +863,9 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version):
                    f"| {r['label']} | {f'{cpu:.2f}' if cpu is not None else '–'} |")
     out.append("")
 
+    if clients:
+        out += client_libraries.report(clients)
+
     out.append("## Targets\n")
     out.append("| target | measured |")
     out.append("|---|---|")
@@ -901,6 +906,8 @@ def main():
     parser.add_argument("--compare", metavar="BASELINE",
                         help="A/B: scenario 1 at max with BASELINE and --raccoon side by side")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients-tools", metavar="DIR",
+                        help="scripts/clients-setup.sh's OUT_DIR: also benchmark the client libraries")
     args = parser.parse_args()
     args.raccoon = os.path.abspath(args.raccoon)
     args.loadgen = os.path.abspath(args.loadgen)
@@ -916,10 +923,13 @@ def main():
         f"{bench.cores}: " + (f"server on {bench.server_core}, loadgen on {bench.loadgen_core}"
                               if bench.pinned else "one core, no pinning"))
     idle = {}
+    clients = []
     try:
         bench.kafka.start()
         bench.suite()
         idle = bench.idle_rss()
+        if args.clients_tools:
+            clients = client_libraries.run(bench, os.path.abspath(args.clients_tools), log)
     except Interrupted as e:
         log(f"interrupted ({e}): stopping")
         return 130
@@ -927,13 +937,14 @@ def main():
         bench.kafka.stop()
         log("kafka stopped")
         with open(os.path.join(bench.work, "results.json"), "w") as f:
-            json.dump({"machine": mach, "runs": bench.runs, "idle_rss": idle}, f, indent=2)
+            json.dump({"machine": mach, "runs": bench.runs, "idle_rss": idle, "clients": clients},
+                      f, indent=2)
     outdir = os.path.join(os.path.dirname(os.path.abspath(args.out)), "benchmarks")
     plots = plot(bench, outdir)
     with open(os.path.join(ROOT, "scripts", "kafka", "pom.xml")) as f:
         pom = f.read()
     kafka_version = pom.split("<kafka.version>", 1)[1].split("<", 1)[0]
-    write_report(bench, mach, idle, plots, args.out, started, kafka_version)
+    write_report(bench, mach, idle, plots, args.out, started, kafka_version, clients)
     shutil.copy(os.path.join(bench.work, "results.json"), os.path.join(outdir, "results.json"))
     log(f"wrote {args.out} and {outdir}/ ({', '.join(plots + ['results.json'])}); "
         f"raw logs in {bench.work}")

@@ -28,13 +28,16 @@ async def run(args: argparse.Namespace) -> dict:
         "window": args.window,
         "acked_batches": 0,
         "failed_batches": 0,
+        "retried_batches": 0,
     }
     latencies: list[float] = []
     slots = asyncio.Semaphore(args.window)
 
     async def one(pending, sent):
         try:
-            await pending
+            ack = await pending
+            if ack.attempts > 1:
+                result["retried_batches"] += 1
             latencies.append(time.monotonic() - sent)
             result["acked_batches"] += 1
         except Exception as e:  # counted, and the first one reported
