@@ -50,9 +50,10 @@ integration: deps build
 # docs/benchmarks/. About 15 minutes; BENCH_QUICK=1 for a short smoke run.
 bench: configure
 	@bash scripts/install-deps.sh kafka bench
+	@bash scripts/clients-setup.sh $(BUILD_DIR)/clients
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target raccoon raccoon-loadgen
 	@/usr/bin/python3 bench/run_benchmarks.py --raccoon $(BUILD_DIR)/src/raccoon \
-		--loadgen $(BUILD_DIR)/bench/raccoon-loadgen
+		--loadgen $(BUILD_DIR)/bench/raccoon-loadgen --clients-tools $(BUILD_DIR)/clients
 
 # The container image (docker/Dockerfile) built with podman, no Docker daemon;
 # the debian:bookworm-slim base is made with debootstrap when missing. About
