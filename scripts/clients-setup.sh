@@ -65,7 +65,7 @@ find_go() {
 fetch_go_toolchain() {
     # Debian 12's Go (1.19) predates GOTOOLCHAIN; it can still download the
     # toolchain module the newer go command would download for itself.
-    local bootstrap=/usr/bin/go module dir tmp
+    local bootstrap=${GO_BOOTSTRAP:-/usr/bin/go} module dir tmp
     [ -x "$bootstrap" ] || apt_install golang-go
     [ -x "$bootstrap" ] || die "no Go $go_wanted or newer, and no Debian Go to fetch one with"
     module="golang.org/toolchain@v0.0.1-go$go_fallback.linux-$(dpkg --print-architecture)"
