@@ -441,3 +441,24 @@ def test_close_waits_then_fails_pending():
                 await p
 
     run(main())
+
+
+def test_websocket_fast_acks_keep_the_connection():
+    """Acks that come while their request is still being written end their
+    sends; the connection stays up and every send took one attempt."""
+
+    async def handler(_, ws):
+        async for message in ws:
+            await ws.send(ok_ack(guid_of(message)).SerializeToString())
+
+    async def main():
+        server, url, connections = await ws_fake(handler)
+        drops = []
+        async with server, AsyncClient(url, conn_id="u", on_disconnect=drops.append) as c:
+            payload = bytes(16 << 10)
+            pendings = [await c.send([Event("t", payload)]) for _ in range(300)]
+            acks = [await p for p in pendings]
+            assert all(a.attempts == 1 for a in acks)
+            assert not drops and len(connections) == 1
+
+    run(main())
