@@ -10,6 +10,7 @@
 #include <raccoon/core/request_error_log.hpp>
 #include <raccoon/metrics/catalog.hpp>
 
+#include "request_framing.hpp"
 #include "websocket_session.hpp"
 
 namespace raccoon::server::http {
@@ -27,6 +28,9 @@ constexpr std::string_view ready_path = "/ready";
 // After refusing a request unread, how long its body may still drain so the
 // client sees the answer instead of a reset.
 constexpr auto lingering_close_time = std::chrono::seconds(2);
+// Beast's limit on a request's head: past it, the head is Beast's to refuse.
+constexpr std::size_t head_bytes_limit = 8192;
+constexpr std::size_t head_read_bytes = 4096;
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
@@ -67,6 +71,27 @@ void http_session::do_read() {
     parser_.emplace();
     parser_->body_limit(context_->settings.max_request_bytes);
     stream_.expires_after(context_->settings.http_idle_timeout);
+    read_head();
+}
+
+void http_session::read_head() {
+    const auto buffered = buffer_.cdata();
+    const head_scan scan =
+        scan_head(std::string_view(static_cast<const char*>(buffered.data()), buffered.size()));
+    if (!scan.problem.empty()) return refuse_framing(scan.problem);
+    if (scan.complete || buffered.size() >= head_bytes_limit) return read_message();
+    stream_.async_read_some(
+        buffer_.prepare(head_read_bytes),
+        [self = shared_from_this()](beast::error_code error, std::size_t bytes) {
+            self->buffer_.commit(bytes);
+            // A head cut short by the peer's end is Beast's to answer.
+            if (error == net::error::eof && self->buffer_.size() > 0) return self->read_message();
+            if (error) return self->on_read(error);
+            self->read_head();
+        });
+}
+
+void http_session::read_message() {
     beast_http::async_read(stream_, buffer_, *parser_,
                            [self = shared_from_this()](beast::error_code error, std::size_t) {
                                self->on_read(error);
@@ -80,6 +105,9 @@ void http_session::on_read(beast::error_code error) {
         return close();
     }
     if (error) return answer_parse_error(error);
+    if (auto problem = framing_problem(parser_->get()); !problem.empty()) {
+        return refuse_framing(problem);
+    }
     busy_ = true;
     handle_request();
 }
@@ -239,20 +267,30 @@ void http_session::answer(const core::batch_result& result, const codec::respons
 }
 
 void http_session::answer_parse_error(beast::error_code error) {
+    if (error == beast_http::error::body_limit) {
+        return refuse_unread(
+            {core::make_error_code(core::errc::request_too_large),
+             "body exceeds " + std::to_string(context_->settings.max_request_bytes) + " bytes"},
+            "toolarge");
+    }
+    refuse_unread({core::make_error_code(core::errc::bad_request),
+                   "malformed HTTP request: " + error.message()},
+                  "malformed");
+}
+
+void http_session::refuse_framing(std::string_view problem) {
+    refuse_unread({core::make_error_code(core::errc::bad_request),
+                   "ambiguous HTTP framing: " + std::string(problem)},
+                  "malformed");
+}
+
+void http_session::refuse_unread(const core::batch_result& result, std::string_view reason) {
     busy_ = true;
     keep_alive_ = false;
-    const bool too_large = error == beast_http::error::body_limit;
     const auto& header = parser_->get();
     format_ = codec::format_from_content_type(header[beast_http::field::content_type])
                   .value_or(codec::wire_format::json);
-    core::batch_result result =
-        too_large ? core::batch_result{core::make_error_code(core::errc::request_too_large),
-                                       "body exceeds " +
-                                           std::to_string(context_->settings.max_request_bytes) +
-                                           " bytes"}
-                  : core::batch_result{core::make_error_code(core::errc::bad_request),
-                                       "malformed HTTP request: " + error.message()};
-    core::count_batch_failed(identity_of(header).group, too_large ? "toolarge" : "malformed");
+    core::count_batch_failed(identity_of(header).group, reason);
     core::request_error_log().warn("rest: request from {} refused: {}", peer(), result.detail);
     response res{static_cast<beast_http::status>(codec::wire_status_for(result.error).http_status),
                  11};

@@ -29,6 +29,10 @@ class http_session : public connection, public std::enable_shared_from_this<http
     using response = boost::beast::http::response<boost::beast::http::string_body>;
 
     void do_read();
+    // Reads until the request's head is whole, checking its raw lines, then
+    // lets Beast read the request.
+    void read_head();
+    void read_message();
     void on_read(boost::beast::error_code error);
     void handle_request();
     void handle_events(const request& req);
@@ -45,6 +49,9 @@ class http_session : public connection, public std::enable_shared_from_this<http
     void answer_readiness();
     std::string peer() const;
     void answer_parse_error(boost::beast::error_code error);
+    // Refuses a request whose framing is ambiguous, then closes.
+    void refuse_framing(std::string_view problem);
+    void refuse_unread(const core::batch_result& result, std::string_view reason);
     void write(response&& res);
     void on_write(bool close, boost::beast::error_code error);
     void close_after_draining_input();
