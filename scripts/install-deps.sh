@@ -10,8 +10,14 @@
 #   install-deps.sh deploy  the offline checks of docker/ and deploy/: PyPI's
 #                           kubernetes-validate and check-jsonschema (which carry
 #                           the Kubernetes and Compose schemas) in a venv in the cache dir
+#   install-deps.sh js      the JavaScript client's tests: Chromium for the browser test, Node
+#                           and npm (Debian's, when no node is on the PATH), and `npm ci` in
+#                           clients/js (again only when its package-lock.json changed)
+#   install-deps.sh java    the Java client's tests: a JDK and Maven, and the client's Maven
+#                           dependencies and plugins in ~/.m2 (again only when its pom.xml changed),
+#                           so that its tests build offline
 #
-# Several groups may be named at once; none means build, kafka, test and deploy.
+# Several groups may be named at once; none means build, kafka, test, deploy, js and java.
 set -euo pipefail
 
 build_packages=(
@@ -33,6 +39,11 @@ deploy_packages=(python3-yaml python3-venv python3-pytest prometheus)
 deploy_pip_packages=(kubernetes-validate==1.37.0 check-jsonschema==0.39.0)
 cache_dir=${RACCOON_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/raccoon}
 deploy_venv=$cache_dir/deploy-venv
+repo_dir=$(cd "$(dirname "$0")/.." && pwd)
+js_packages=(chromium)
+command -v node >/dev/null 2>&1 || js_packages+=(nodejs npm)
+java_packages=(maven)
+command -v javac >/dev/null 2>&1 || java_packages+=(default-jdk-headless)
 
 # --packages-only: the Debian packages alone (how this script runs itself under sudo).
 packages_only=false
@@ -41,7 +52,7 @@ if [ "${1:-}" = "--packages-only" ]; then
     shift
 fi
 groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=(build kafka test deploy)
+[ ${#groups[@]} -gt 0 ] || groups=(build kafka test deploy js java)
 
 wanted=()
 for group in "${groups[@]}"; do
@@ -52,7 +63,9 @@ for group in "${groups[@]}"; do
         bench) wanted+=("${bench_packages[@]}") ;;
         container) wanted+=("${container_packages[@]}") ;;
         deploy) wanted+=("${deploy_packages[@]}") ;;
-        *) echo "install-deps: unknown group $group (build, kafka, test, bench, container or deploy)" >&2; exit 2 ;;
+        js) wanted+=("${js_packages[@]}") ;;
+        java) wanted+=("${java_packages[@]}") ;;
+        *) echo "install-deps: unknown group $group (build, kafka, test, bench, container, deploy, js or java)" >&2; exit 2 ;;
     esac
 done
 
@@ -98,4 +111,28 @@ if deploy_venv_missing; then
     python3 -m venv "$deploy_venv"
     "$deploy_venv/bin/pip" install -q --disable-pip-version-check "${deploy_pip_packages[@]}"
     touch "$deploy_venv/.complete-$(IFS=-; echo "${deploy_pip_packages[*]}")"
+fi
+
+# The JavaScript client's npm packages, in clients/js/node_modules, as the invoking user.
+if [[ " ${groups[*]} " == *" js "* ]] && ! $packages_only; then
+    js_dir=$repo_dir/clients/js
+    js_stamp=$(sha256sum "$js_dir/package-lock.json" | cut -d' ' -f1)
+    if [ "$(cat "$js_dir/node_modules/.raccoon-stamp" 2>/dev/null)" != "$js_stamp" ]; then
+        echo "install-deps: npm ci in clients/js"
+        (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$js_stamp" >"$js_dir/node_modules/.raccoon-stamp"
+    fi
+fi
+
+# The Java client's dependencies and plugins (protoc and its gRPC plugin among them), in
+# ~/.m2 as the invoking user: a build that runs no test resolves them all.
+if [[ " ${groups[*]} " == *" java "* ]] && ! $packages_only; then
+    java_dir=$repo_dir/clients/java
+    java_stamp=$cache_dir/java-deps-$(sha256sum "$java_dir/pom.xml" | cut -c1-16)
+    if [ ! -f "$java_stamp" ]; then
+        echo "install-deps: the Java client's Maven dependencies"
+        mvn -B -q -Dstyle.color=never -f "$java_dir/pom.xml" test -Dgroups=none
+        mkdir -p "$cache_dir"
+        touch "$java_stamp"
+    fi
 fi
