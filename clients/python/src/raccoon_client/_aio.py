@@ -599,6 +599,9 @@ class _WebSocket(_Transport):
         conn = self.conn
         if conn is not None:
             await conn.close()
+        else:
+            # Between connections: nothing to wait for but a back-off.
+            self.manager.cancel()
         try:
             await asyncio.wait_for(self.manager, 10)
         except (TimeoutError, asyncio.CancelledError):

@@ -462,3 +462,27 @@ def test_websocket_fast_acks_keep_the_connection():
             assert not drops and len(connections) == 1
 
     run(main())
+
+
+def test_close_while_reconnecting_is_quick():
+    """A client whose server went away closes at once, failing what is
+    pending, without waiting for its reconnect back-off."""
+
+    async def handler(_, ws):
+        await ws.recv()
+        await ws.close(1011)
+
+    async def main():
+        server, url, _ = await ws_fake(handler)
+        c = await AsyncClient(url, conn_id="u", retry=RetryPolicy(initial_backoff=5, max_backoff=5)).connect()
+        p = await c.send(EVENTS)
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0.2)
+        started = asyncio.get_running_loop().time()
+        await c.close(timeout=0.1)
+        assert asyncio.get_running_loop().time() - started < 2
+        with pytest.raises(ClosedError):
+            await p
+
+    run(main())
