@@ -617,3 +617,40 @@ func TestWebSocketFastAcksKeepTheConnection(t *testing.T) {
 		t.Fatalf("the connection dropped %d times", n)
 	}
 }
+
+// A client whose server went away closes at once, without waiting out its
+// reconnect back-off, failing what is pending with ErrClosed.
+func TestCloseWhileReconnectingIsQuick(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		_, _, _ = c.Read(context.Background())
+		_ = c.Close(websocket.StatusInternalError, "")
+	}))
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/api/v1/events"
+	slow := quick()
+	slow.InitialBackoff, slow.MaxBackoff = 5*time.Second, 5*time.Second
+	c, err := NewWebSocket(testContext(t), url, WithConnID("u"), WithRetryPolicy(slow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Send(testContext(t), Event{Type: "t", Data: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.CloseClientConnections()
+	srv.Close()
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	started := time.Now()
+	_ = c.Close(ctx)
+	if took := time.Since(started); took > 2*time.Second {
+		t.Fatalf("close took %v", took)
+	}
+	if _, err := p.Wait(testContext(t)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("pending after close: %v", err)
+	}
+}
