@@ -227,3 +227,29 @@ test(
     });
   },
 );
+
+test(
+  "WebSocket: the server's pings are answered, so an idle connection lives",
+  { timeout: 60_000 },
+  async () => {
+    await withServer(
+      { SERVER_WEBSOCKET_PING_INTERVAL_MS: "200", SERVER_WEBSOCKET_PONG_WAIT_INTERVAL_MS: "500" },
+      async (srv) => {
+        let disconnects = 0;
+        const client = await connectWebSocket(srv.wsURL, { connId: "js-idle" });
+        client.on("disconnect", () => disconnects++);
+        try {
+          assert.ok((await client.send(makeEvents("jsidle", "protobuf", "before", 1))).ok);
+          // Idle for many pong waits: only ws's automatic pongs keep it open.
+          await new Promise((r) => setTimeout(r, 2500));
+          const ack = await client.send(makeEvents("jsidle", "protobuf", "after", 1));
+          assert.ok(ack.ok);
+          assert.equal(ack.attempts, 1);
+          assert.equal(disconnects, 0, "the server closed an idle connection that answered its pings");
+        } finally {
+          await client.close();
+        }
+      },
+    );
+  },
+);

@@ -202,4 +202,22 @@ class FaultsIntegrationTest {
             assertEquals(403, e.httpStatus());
         }
     }
+
+    @Test
+    void theServersPingsAreAnsweredSoAnIdleConnectionLives() throws Exception {
+        try (TestServer srv = TestServer.start("SERVER_WEBSOCKET_PING_INTERVAL_MS=200",
+                "SERVER_WEBSOCKET_PONG_WAIT_INTERVAL_MS=500")) {
+            AtomicInteger disconnects = new AtomicInteger();
+            try (RaccoonClient client = RaccoonClient.webSocket(srv.wsUrl()).connId("java-idle")
+                    .onDisconnect(e -> disconnects.incrementAndGet()).build()) {
+                assertTrue(client.send(Event.of("javaidle", new byte[] {1})).get(30, TimeUnit.SECONDS).ok());
+                // Idle for many pong waits: only the JDK's automatic pongs keep it open.
+                Thread.sleep(2500);
+                Ack ack = client.send(Event.of("javaidle", new byte[] {2})).get(30, TimeUnit.SECONDS);
+                assertTrue(ack.ok());
+                assertEquals(1, ack.attempts());
+                assertEquals(0, disconnects.get(), "the server closed an idle connection that answered its pings");
+            }
+        }
+    }
 }
