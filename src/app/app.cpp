@@ -48,6 +48,7 @@ void configure_logging(const config::settings& settings) {
     spdlog::set_default_logger(logger);
     spdlog::set_level(spdlog::level::from_str(settings.log_level));
     core::request_error_log().set_limit(settings.log_request_errors_per_second);
+    core::undelivered_log().set_limit(settings.log_request_errors_per_second);
     codec::route_protobuf_logs();
 }
 
@@ -248,6 +249,9 @@ int run(const config::settings& settings) {
                       settings.worker.buffer_flush_timeout.count());
     }
     publisher->flush(settings.kafka.flush_interval);
+    // What the limits held back is said before the summary, not lost with the process.
+    core::request_error_log().say_held();
+    core::undelivered_log().say_held();
     if (auto lost = ingestor.undelivered_after_ack(); lost > 0) {
         spdlog::error("raccoon: {} events acked under EVENT_ACK=0 were not delivered", lost);
     }

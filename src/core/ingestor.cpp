@@ -35,8 +35,8 @@ ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, batch_channel::roo
         if (result.ok()) return;
         undelivered_after_ack_.fetch_add(failed->events.size(), std::memory_order_relaxed);
         count_undelivered_after_ack(*failed);
-        request_error_log().warn("batch {} was acked but not delivered: {}: {}", failed->req_guid,
-                                 result.error.message(), result.detail);
+        undelivered_log().warn("batch {} was acked but not delivered: {}: {}", failed->req_guid,
+                               result.error.message(), result.detail);
     });
     switch (channel_.push_or_wait(b, std::move(on_room), when)) {
         case batch_channel::push_result::pushed:

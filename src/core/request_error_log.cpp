@@ -13,10 +13,7 @@ bool rate_limited_log::admit() noexcept {
     if (now != window && window_second_.compare_exchange_strong(window, now)) {
         // This thread opened the new second: it says what the last ones held back.
         written_in_window_.store(0, std::memory_order_relaxed);
-        if (auto held = suppressed_in_window_.exchange(0, std::memory_order_relaxed); held > 0) {
-            spdlog::warn("{} more lines about bad requests were not logged (limit {} a second)",
-                         held, limit);
-        }
+        say_held();
     }
     if (written_in_window_.fetch_add(1, std::memory_order_relaxed) <
         static_cast<std::uint64_t>(limit)) {
@@ -26,8 +23,20 @@ bool rate_limited_log::admit() noexcept {
     return false;
 }
 
+void rate_limited_log::say_held() noexcept {
+    if (auto held = suppressed_in_window_.exchange(0, std::memory_order_relaxed); held > 0) {
+        spdlog::warn("{} more lines about {} were not logged (limit {} a second)", held, subject_,
+                     per_second_.load(std::memory_order_relaxed));
+    }
+}
+
 rate_limited_log& request_error_log() {
-    static rate_limited_log instance;
+    static rate_limited_log instance("bad requests");
+    return instance;
+}
+
+rate_limited_log& undelivered_log() {
+    static rate_limited_log instance("batches acked but not delivered");
     return instance;
 }
 

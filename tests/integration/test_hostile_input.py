@@ -9,6 +9,7 @@ import pytest
 
 from conftest import (
     HOST,
+    free_port,
     make_events,
     proto_request,
     send_good_batch,
@@ -122,3 +123,33 @@ def test_plain_chunked_is_still_accepted(server, spelling):
     assert received.startswith(b"HTTP/1.1 200 "), received[:300]
     assert guid.encode() in received
     assert received.endswith(b"pong")
+
+
+# --------------------------------------------------------------------------
+# 6. Events acked under EVENT_ACK=0 and then not delivered are no bad
+# requests: the log's summaries say what they are.
+
+
+def test_undelivered_after_ack_is_not_summed_up_as_bad_requests(raccoon):
+    server = raccoon.start(
+        event_ack=0,
+        env={
+            # Nothing listens there: every event fails after the message timeout.
+            "PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS": f"{HOST}:{free_port()}",
+            "PUBLISHER_KAFKA_CLIENT_MESSAGE_TIMEOUT_MS": 300,
+            "LOG_REQUEST_ERRORS_PER_SECOND": 1,
+        },
+    )
+    # Two rounds a second and more apart: the second's first line sums up
+    # what the first round's limit held back.
+    for _ in range(2):
+        for _ in range(5):
+            send_good_batch(server, "proto", count=3)
+        time.sleep(1.5)
+    code, _ = server.stop()
+    assert code == 0
+    stderr = server.stderr()
+    assert "was acked but not delivered" in stderr, stderr
+    assert "about bad requests" not in stderr, stderr
+    assert "more lines about batches acked but not delivered were not logged" in stderr, stderr
+    assert "30 events acked under EVENT_ACK=0 were not delivered" in stderr, stderr
