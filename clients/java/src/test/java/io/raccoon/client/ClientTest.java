@@ -97,6 +97,37 @@ class ClientTest {
     }
 
     @Test
+    void manyThreadsSendOnOneWebSocket() throws Exception {
+        List<String> received = Collections.synchronizedList(new ArrayList<>());
+        try (FakeWebSocketServer f = new FakeWebSocketServer(c -> {}, (c, data, text) -> {
+            String g = SendEventRequest.parseFrom(data).getReqGuid();
+            received.add(g);
+            c.send(ok(g), false);
+        }); RaccoonClient c = RaccoonClient.webSocket(f.url()).connId("u").build()) {
+            List<PendingSend> sends = Collections.synchronizedList(new ArrayList<>());
+            List<Thread> threads = new ArrayList<>();
+            for (int t = 0; t < 8; t++) {
+                Thread th = new Thread(() -> {
+                    for (int i = 0; i < 50; i++) sends.add(c.send(ev()));
+                });
+                threads.add(th);
+                th.start();
+            }
+            for (Thread th : threads) th.join(20_000);
+            assertEquals(400, sends.size());
+            for (PendingSend p : sends) {
+                Ack ack = p.get(20, TimeUnit.SECONDS);
+                assertEquals(p.reqGuid(), ack.reqGuid());
+                assertEquals(1, ack.attempts());
+            }
+            // Every request went out once, whole: the JDK's one-write-at-a-time rule kept.
+            assertEquals(400, received.size());
+            assertEquals(400, new java.util.HashSet<>(received).size());
+            assertEquals(0, c.pendingCount());
+        }
+    }
+
+    @Test
     void internalErrorAcksAreRetriedBadRequestAcksAreNot() throws Exception {
         List<String> seen = Collections.synchronizedList(new ArrayList<>());
         try (FakeWebSocketServer f = new FakeWebSocketServer(c -> {}, (c, data, text) -> {
