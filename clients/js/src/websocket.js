@@ -4,7 +4,7 @@
 // runtime gives the connector: `ws` in Node, the native WebSocket in browsers.
 import { Code, decodeAck, Status, WireType } from "./encoding.js";
 import { ErrorKind, RaccoonError } from "./errors.js";
-import { RaccoonClient, requestHeaders, sleep } from "./client.js";
+import { RaccoonClient, requestHeaders } from "./client.js";
 import { ackError, backoff, retryable } from "./retry.js";
 
 const OPEN = 1;
@@ -64,6 +64,19 @@ class WebSocketTransport {
     this.closing = false;
     this.closedPromise = null;
     this.reconnecting = false;
+    this.backoffTimer = null;
+    this.wakeBackoff = null;
+  }
+
+  /** The reconnect back-off: a sleep that close() cuts short. */
+  backoffSleep(ms) {
+    return new Promise((resolve) => {
+      this.wakeBackoff = resolve;
+      this.backoffTimer = setTimeout(resolve, ms);
+    }).finally(() => {
+      this.backoffTimer = null;
+      this.wakeBackoff = null;
+    });
   }
 
   async dial() {
@@ -241,7 +254,7 @@ class WebSocketTransport {
       const { maxReconnects, retry } = this.client.options;
       let last = null;
       for (let n = 1; maxReconnects < 0 || n <= maxReconnects; n++) {
-        await sleep(backoff(retry, n + 1));
+        await this.backoffSleep(backoff(retry, n + 1));
         if (this.closing) return;
         try {
           const socket = await this.dial();
@@ -289,6 +302,8 @@ class WebSocketTransport {
 
   async close() {
     this.closing = true;
+    clearTimeout(this.backoffTimer);
+    this.wakeBackoff?.();
     const socket = this.socket;
     if (socket && socket.readyState === OPEN) {
       socket.close(1000);

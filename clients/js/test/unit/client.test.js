@@ -311,3 +311,33 @@ test("gRPC: UNAVAILABLE is retried, then a transport error", async () => {
   assert.deepEqual([err.kind, err.grpcCode, err.attempts], ["transport", 14, 2]);
   await c.close();
 });
+
+test("WebSocket: closing between connections ends the reconnect back-off at once", async () => {
+  const f = await fakeWS(() => {});
+  let dials = 0;
+  const c = await connectWebSocket(f.url, {
+    connId: "u",
+    retry: { initialBackoffMs: 60_000, maxBackoffMs: 60_000 },
+    connector: async (url, headers, timeoutMs) => {
+      dials++;
+      if (dials > 1) throw new Error("no second connection expected");
+      const { nodeConnector } = await import("../../src/node.js");
+      return nodeConnector(url, headers, timeoutMs);
+    },
+  });
+  try {
+    const dropped = new Promise((r) => c.once("disconnect", r));
+    for (const ws of f.wss.clients) ws.terminate();
+    await dropped;
+    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const started = Date.now();
+    await c.close(1000);
+    assert.ok(Date.now() - started < 500, "close waited out the back-off");
+    const timersAfter = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    assert.ok(timersAfter < timersBefore, `the back-off timer is gone (${timersBefore} -> ${timersAfter})`);
+    assert.equal(dials, 1);
+  } finally {
+    await c.close(10).catch(() => {});
+    f.wss.close();
+  }
+});
