@@ -116,24 +116,33 @@ std::unique_ptr<publisher::publisher> make_publisher(const config::settings& set
 // Every connection holds a descriptor, and runtimes and shells commonly start
 // a process with a soft limit of 1024. Go's runtime, which upstream runs on,
 // raises the soft limit to the hard one at start; so does this.
-void raise_open_files_limit(const config::settings& settings) {
+struct open_files_limit {
+    rlim_t before = 0;
+    rlim_t now = 0;
+};
+
+open_files_limit raise_open_files_limit() {
     rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return {};
+    const rlim_t before = limit.rlim_cur;
     if (limit.rlim_cur < limit.rlim_max) {
-        const rlim_t before = limit.rlim_cur;
         limit.rlim_cur = limit.rlim_max;
-        if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
-            limit.rlim_cur = before;
-        } else {
-            spdlog::info("raccoon: open files limit raised from {} to {}", before, limit.rlim_cur);
-        }
+        if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = before;
+    }
+    return {before, limit.rlim_cur};
+}
+
+// Said once the server listens, so that a start-up failure stays one line.
+void report_open_files_limit(const open_files_limit& limit, const config::settings& settings) {
+    if (limit.now != limit.before) {
+        spdlog::info("raccoon: open files limit raised from {} to {}", limit.before, limit.now);
     }
     const auto wanted = static_cast<rlim_t>(settings.server.websocket_max_conn);
-    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    if (limit.now != 0 && limit.now != RLIM_INFINITY && limit.now < wanted) {
         spdlog::warn(
             "raccoon: the open files limit ({}) is below SERVER_WEBSOCKET_MAX_CONN ({}): "
             "connections past it will be refused by the system; raise the hard limit",
-            limit.rlim_cur, wanted);
+            limit.now, wanted);
     }
 }
 
@@ -147,7 +156,7 @@ int io_thread_count(const config::settings& settings) {
 int run(const config::settings& settings) {
     configure_logging(settings);
     for (const auto& warning : settings.warnings) spdlog::warn("raccoon: {}", warning);
-    raise_open_files_limit(settings);
+    const open_files_limit files = raise_open_files_limit();
 
     core::batch_channel channel(settings.worker.buffer_channel_size);
     core::ingestor ingestor(channel, settings.event_ack);
@@ -207,6 +216,7 @@ int run(const config::settings& settings) {
         "threads",
         settings.server.bind_address, http.port(), settings.server.bind_address, grpc.port(),
         publisher->name(), static_cast<int>(settings.event_ack), threads);
+    report_open_files_limit(files, settings);
 
     std::promise<int> stop_signal;
     net::signal_set signals(io.first(), SIGINT, SIGTERM);
