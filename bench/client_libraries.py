@@ -5,7 +5,8 @@ and the suite's broker, so that a slow client is seen.
 Each client has a benchmark command that sends batches for a while with a
 window of sends in flight and prints one JSON object (events_per_s,
 ack_p50_ms, ack_p99_ms, acked/failed/retried batches):
-clients/go/cmd/raccoon-client-bench and clients/python/bench/client_bench.py.
+clients/go/cmd/raccoon-client-bench, clients/python/bench/client_bench.py,
+clients/js/bench/client_bench.js and clients/java's ClientBench.
 The toolchains come from scripts/clients-setup.sh (its OUT_DIR is
 --clients-tools)."""
 
@@ -33,6 +34,8 @@ def commands(tools, work):
     go = os.path.join(tools, "go-bin", "go")
     python = os.path.join(tools, "python-venv", "bin", "python")
     common = ["--batch", str(BATCH), "--event-size", str(EVENT_SIZE), "--window", str(WINDOW)]
+    java_dir = os.path.join(ROOT, "clients", "java")
+    java_classpath = os.path.join(work, "java-classpath.txt")
     return {
         "Go": (
             [go, "build", "-o", go_bin, "./cmd/raccoon-client-bench"],
@@ -48,6 +51,25 @@ def commands(tools, work):
                                                                     "client_bench.py"),
                                                "--protocol", protocol, "--target", target,
                                                "--duration", str(seconds), *common],
+        ),
+        # clients/js's npm packages come from scripts/install-deps.sh js.
+        "JavaScript": (
+            None,
+            None,
+            lambda protocol, target, seconds: ["node", os.path.join(ROOT, "clients", "js", "bench",
+                                                                    "client_bench.js"),
+                                               "--protocol", protocol, "--target", target,
+                                               "--duration", str(seconds), *common],
+        ),
+        # Compiled by Maven, run on the classpath Maven writes.
+        "Java": (
+            ["mvn", "-B", "-q", "test-compile", "dependency:build-classpath",
+             f"-Dmdep.outputFile={java_classpath}"],
+            os.path.join(ROOT, "clients", "java"),
+            lambda protocol, target, seconds: [
+                "bash", "-c", f'exec java -cp "{java_dir}/target/classes:{java_dir}/target/test-classes:'
+                f'$(cat {java_classpath})" io.raccoon.client.ClientBench "$@"', "client-bench-java",
+                "--protocol", protocol, "--target", target, "--duration", str(seconds), *common],
         ),
     }
 
@@ -103,7 +125,8 @@ def report(rows):
            f"sends batches of {BATCH} events of {EVENT_SIZE} bytes, protobuf, with {WINDOW} "
            "sends in flight, to a fresh server with EVENT_ACK=1; a batch counts when its ack "
            "came back (`bench/client_libraries.py`; the commands are "
-           "`clients/go/cmd/raccoon-client-bench` and `clients/python/bench/client_bench.py`). "
+           "`clients/go/cmd/raccoon-client-bench`, `clients/python/bench/client_bench.py`, "
+           "`clients/js/bench/client_bench.js` and `clients/java`'s `ClientBench`). "
            "The client is pinned like the load generator.\n",
            "| client | protocol | events/s | ack p50 | ack p99 | acked batches | failed | retried |",
            "|---|---|---:|---:|---:|---:|---:|---:|"]
