@@ -141,7 +141,7 @@ void report_open_files_limit(const open_files_limit& limit, const config::settin
     if (limit.now != 0 && limit.now != RLIM_INFINITY && limit.now < wanted) {
         spdlog::warn(
             "raccoon: the open files limit ({}) is below SERVER_WEBSOCKET_MAX_CONN ({}): "
-            "connections past it will be refused by the system; raise the hard limit",
+            "the system opens no connection past it; raise the hard limit",
             limit.now, wanted);
     }
 }
