@@ -175,9 +175,17 @@ final class WebSocketTransport implements Transport {
         synchronized (this) {
             next = new Conn(++gen);
         }
-        WebSocket.Builder b = http.newWebSocketBuilder().connectTimeout(c.options.dialTimeout);
-        headers.forEach(b::header);
-        return b.buildAsync(uri, next).handle((ws, thrown) -> {
+        CompletableFuture<WebSocket> opening;
+        try {
+            WebSocket.Builder b = http.newWebSocketBuilder().connectTimeout(c.options.dialTimeout);
+            headers.forEach(b::header);
+            opening = b.buildAsync(uri, next);
+        } catch (IllegalArgumentException e) {
+            // A header the JDK's WebSocket does not let a client set (Connection, Upgrade, Sec-WebSocket-*).
+            return CompletableFuture.failedFuture(RaccoonException.of(RaccoonException.Kind.ENCODING)
+                    .detail(e.getMessage()).cause(e).build());
+        }
+        return opening.handle((ws, thrown) -> {
             if (thrown == null) {
                 next.ws = ws;
                 return next;
@@ -192,6 +200,9 @@ final class WebSocketTransport implements Transport {
                         ? RaccoonException.Kind.REFUSED : RaccoonException.Kind.TRANSPORT)
                         .httpStatus(status).reason(reason).detail("the server did not upgrade the connection")
                         .cause(t).build();
+            }
+            if (t instanceof IllegalArgumentException) {
+                throw RaccoonException.of(RaccoonException.Kind.ENCODING).detail(t.getMessage()).cause(t).build();
             }
             throw RaccoonException.of(RaccoonException.Kind.TRANSPORT).detail(String.valueOf(t)).cause(t).build();
         });

@@ -222,6 +222,13 @@ class ClientTest {
                 assertThrows(RaccoonException.class, () -> RaccoonClient.webSocket("http://x/").build()).kind());
     }
 
+    @Test
+    void aHeaderTheJdkForbidsIsAnEncodingError() {
+        RaccoonException e = assertThrows(RaccoonException.class,
+                () -> RaccoonClient.webSocket("ws://127.0.0.1:1/").header("Connection", "close").build());
+        assertEquals(RaccoonException.Kind.ENCODING, e.kind());
+    }
+
     static void reply(HttpExchange ex, int status, byte[] body) throws IOException {
         ex.sendResponseHeaders(status, body.length == 0 ? -1 : body.length);
         if (body.length > 0) ex.getResponseBody().write(body);
