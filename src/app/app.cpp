@@ -146,6 +146,16 @@ void report_open_files_limit(const open_files_limit& limit, const config::settin
     }
 }
 
+core::topic_naming topic_naming_of(const config::settings& settings) {
+    switch (settings.publisher) {
+        case config::publisher_type::kafka:
+            return publisher::kafka::topic_naming();
+        case config::publisher_type::log:
+            return {};
+    }
+    throw std::logic_error("unknown publisher type");
+}
+
 int io_thread_count(const config::settings& settings) {
     if (settings.server.io_threads > 0) return settings.server.io_threads;
     return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -159,7 +169,9 @@ int run(const config::settings& settings) {
     const open_files_limit files = raise_open_files_limit();
 
     core::batch_channel channel(settings.worker.buffer_channel_size);
-    core::ingestor ingestor(channel, settings.event_ack);
+    core::topic_policy topics({settings.publisher_pattern, settings.event_type_allowed_pattern,
+                               settings.max_new_topics_per_minute, topic_naming_of(settings)});
+    core::ingestor ingestor(channel, settings.event_ack, &topics);
 
     const int threads = io_thread_count(settings);
     server::http::io_pool io(threads);
@@ -199,14 +211,23 @@ int run(const config::settings& settings) {
     workers.start();
     // Readiness and gRPC's health service say SERVING only while the publisher
     // reaches its destination: checked every second, off the data path.
-    std::jthread health_poller([&grpc, &publisher, &readiness](std::stop_token stop) {
+    // The destination's topics, for the topic policy, every topics_refresh_seconds.
+    std::jthread health_poller([&grpc, &publisher, &readiness, &topics](std::stop_token stop) {
         pthread_setname_np(pthread_self(), "health");
         std::mutex mutex;
         std::condition_variable_any wake;
+        constexpr int topics_refresh_seconds = 30;
+        int until_topics = 0;
         while (!stop.stop_requested()) {
             const bool connected = publisher->connected();
             readiness.set_publisher_connected(connected);
             grpc.set_serving(connected);
+            if (connected && until_topics-- <= 0) {
+                if (auto existing = publisher->existing_topics()) {
+                    topics.set_existing(*existing);
+                    until_topics = topics_refresh_seconds;
+                }
+            }
             std::unique_lock lock(mutex);
             wake.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
         }

@@ -29,7 +29,17 @@ std::string lowercase_media_type(std::string_view content_type) {
     return lower;
 }
 
-std::expected<std::unique_ptr<core::batch>, decode_error> decode_protobuf(std::string_view body) {
+std::string too_many_events(std::size_t count, std::size_t max) {
+    return "the request holds " + std::to_string(count) + " events, more than " +
+           std::to_string(max) + " (SERVER_MAX_EVENTS_PER_REQUEST)";
+}
+
+std::expected<std::unique_ptr<core::batch>, decode_error> decode_protobuf(
+    std::string_view body, const request_limits& limits) {
+    // Counted before a single event is allocated.
+    if (const std::size_t count = count_events(body); count > limits.max_events) {
+        return std::unexpected(decode_error{too_many_events(count, limits.max_events)});
+    }
     auto request = parse_send_event_request(body);
     if (!request) return std::unexpected(decode_error{"body is not a protobuf SendEventRequest"});
     return std::move(*request);
@@ -58,9 +68,25 @@ std::string_view content_type_of(wire_format format) noexcept {
     return format == wire_format::protobuf ? "application/proto" : "application/json";
 }
 
-std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::string_view body,
-                                                                         wire_format format) {
-    return format == wire_format::protobuf ? decode_protobuf(body) : decode_json_request(body);
+std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(
+    std::string_view body, wire_format format, const request_limits& limits) {
+    auto decoded =
+        format == wire_format::protobuf ? decode_protobuf(body, limits) : decode_json_request(body);
+    if (!decoded) return decoded;
+    const core::batch& b = **decoded;
+    // A refusal names no req_guid it will not echo.
+    if (b.req_guid.size() > limits.max_req_guid_bytes) {
+        return std::unexpected(decode_error{
+            "req_guid is " + std::to_string(b.req_guid.size()) + " bytes, longer than " +
+            std::to_string(limits.max_req_guid_bytes) + " (SERVER_MAX_REQ_GUID_BYTES)"});
+    }
+    // A JSON event is at least a dozen bytes of text, so its request costs a
+    // few times its body at most before this refusal.
+    if (b.events.size() > limits.max_events) {
+        return std::unexpected(
+            decode_error{too_many_events(b.events.size(), limits.max_events), b.req_guid});
+    }
+    return decoded;
 }
 
 response response_for(const core::batch_result& result, std::optional<std::string> req_guid) {
@@ -115,6 +141,9 @@ wire_status wire_status_for(std::error_code error) noexcept {
                 return {500, grpc_internal, response_code::internal_error};
             case core::errc::shutting_down:
                 return {503, grpc_unavailable, response_code::internal_error};
+            // A client may retry it later, as a rate limit.
+            case core::errc::too_many_new_topics:
+                return {429, grpc_unavailable, response_code::internal_error};
         }
     }
     return {500, grpc_internal, response_code::internal_error};

@@ -178,9 +178,10 @@ std::size_t varint_size(std::uint64_t value) {
     return size;
 }
 
-// How many events the request holds, from one pass over its top-level tags:
-// the batch's vector is then allocated once instead of growing (1, 2, 4, 8,
-// 16 for ten events). A malformed body ends the count; the parse refuses it.
+}  // namespace
+
+// The batch's vector is then allocated once instead of growing (1, 2, 4, 8,
+// 16 for ten events); the parse refuses a malformed body.
 std::size_t count_events(std::string_view body) {
     std::size_t events = 0;
     read_fields(
@@ -191,8 +192,6 @@ std::size_t count_events(std::string_view body) {
         });
     return events;
 }
-
-}  // namespace
 
 std::string write_send_event_response(int status, int code, std::int64_t sent_time,
                                       std::string_view reason,

@@ -19,6 +19,10 @@ namespace raccoon::codec {
 // valid UTF-8. nullopt when the body is not such a message.
 std::optional<std::unique_ptr<core::batch>> parse_send_event_request(std::string_view body);
 
+// How many events the request holds, from one pass over its top-level tags,
+// without allocating; a malformed body ends the count.
+std::size_t count_events(std::string_view body);
+
 // Writes a SendEventResponse as libprotobuf serializes it (fields in number
 // order, proto3 defaults left out, the data entry with key and value), without
 // building a message: an ack is one small string.

@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 #include <raccoon/config/settings.hpp>
+#include <regex>
 #include <sstream>
 
 extern char** environ;
@@ -222,6 +223,16 @@ const std::vector<descriptor>& descriptors() {
          "(413).",
          "Ours; upstream reads any size into memory.",
          integer_field(RACCOON_FIELD(server.max_request_bytes), 1024, 1LL << 30)},
+        {"SERVER_MAX_EVENTS_PER_REQUEST", "server.max_events_per_request", "10000",
+         "Most events one request may hold; a request with more is refused with code 2 before "
+         "its events are read, since each costs memory however small its bytes.",
+         "Ours; upstream reads any number.",
+         integer_field(RACCOON_FIELD(server.max_events_per_request), 1, 100'000'000)},
+        {"SERVER_MAX_REQ_GUID_BYTES", "server.max_req_guid_bytes", "1024",
+         "Longest req_guid accepted (a UUID is 36 bytes); a longer one is refused with code 2, "
+         "since every ack echoes it.",
+         "Ours; upstream takes a req_guid of any length.",
+         integer_field(RACCOON_FIELD(server.max_req_guid_bytes), 36, 1LL << 30)},
         {"SERVER_HTTP_IDLE_TIMEOUT_MS", "server.http.idle_timeout_ms", "60000",
          "A REST connection that sends nothing for this long is closed.",
          "Ours; upstream never closes an idle REST connection.",
@@ -268,6 +279,12 @@ const std::vector<descriptor>& descriptors() {
         {"SERVER_WEBSOCKET_MAX_QUEUED_ACKS", "server.websocket.max_queued_acks", "1000",
          "Acks a WebSocket client may leave unread before it is disconnected.", ours,
          integer_field(RACCOON_FIELD(server.websocket_max_queued_acks), 1, 1'000'000)},
+        {"SERVER_WEBSOCKET_MAX_QUEUED_ACK_BYTES", "server.websocket.max_queued_ack_bytes",
+         "1048576",
+         "Bytes of acks and other frames a WebSocket client may leave unread before it is "
+         "disconnected.",
+         ours,
+         integer_field(RACCOON_FIELD(server.websocket_max_queued_ack_bytes), 65536, 1LL << 30)},
         {"SERVER_WEBSOCKET_CHECK_ORIGIN", "server.websocket.check_origin", "true",
          "Refuse a WebSocket upgrade whose Origin is not the Host.", "",
          bool_field(RACCOON_FIELD(server.websocket_check_origin))},
@@ -350,6 +367,31 @@ const std::vector<descriptor>& descriptors() {
               s.publisher_pattern = value;
           },
           "a topic name with at most one %s"}},
+        {"EVENT_TYPE_ALLOWED_PATTERN",
+         "event.type_allowed_pattern",
+         "",
+         "A regular expression (ECMAScript) every event type must match whole, else its batch "
+         "is refused with code 2; empty allows every type that makes a legal topic name. "
+         "Recommended in production: event types come from clients, and each new one makes a "
+         "topic, e.g. [a-z][a-z0-9_]{0,63}.",
+         ours,
+         {[](settings& s, const std::string& key, const std::string& value) {
+              try {
+                  std::regex check(value, std::regex::ECMAScript);
+              } catch (const std::regex_error& e) {
+                  throw invalid_setting(
+                      key, value,
+                      std::string("an ECMAScript regular expression (") + e.what() + ")");
+              }
+              s.event_type_allowed_pattern = value;
+          },
+          "an ECMAScript regular expression"}},
+        {"EVENT_DISTRIBUTION_MAX_NEW_TOPICS_PER_MINUTE",
+         "event.distribution_max_new_topics_per_minute", "100",
+         "Topics the publisher does not hold yet that event types may make in a minute; a batch "
+         "past it is refused (HTTP 429, code 3) and may be retried later. 0: no limit.",
+         "Ours; upstream lets any client make any number of topics.",
+         integer_field(RACCOON_FIELD(max_new_topics_per_minute), 0, 1'000'000)},
         {"EVENT_ACK",
          "event.ack",
          "0",

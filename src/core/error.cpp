@@ -19,6 +19,8 @@ class category final : public std::error_category {
                 return "publish failed";
             case errc::shutting_down:
                 return "server is shutting down";
+            case errc::too_many_new_topics:
+                return "too many new topics";
         }
         return "unknown error";
     }

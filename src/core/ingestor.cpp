@@ -6,8 +6,8 @@
 
 namespace raccoon::core {
 
-ingestor::ingestor(batch_channel& channel, config::ack_mode mode)
-    : channel_(channel), mode_(mode) {}
+ingestor::ingestor(batch_channel& channel, config::ack_mode mode, topic_policy* topics)
+    : channel_(channel), mode_(mode), topics_(topics) {}
 
 ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, batch_channel::room_callback on_room,
                                    batch_channel::wake when) {
@@ -23,6 +23,14 @@ ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, batch_channel::roo
         batch::fail(std::move(b), {make_error_code(errc::shutting_down), ""});
         return outcome::taken;
     };
+
+    if (topics_ != nullptr) {
+        if (auto refused = topics_->check(*b); !refused.ok()) {
+            request_error_log().warn("batch {} refused: {}", b->req_guid, refused.detail);
+            batch::fail(std::move(b), refused);
+            return outcome::taken;
+        }
+    }
 
     if (mode_ == config::ack_mode::on_delivery) {
         return to_outcome(channel_.push_or_wait(b, std::move(on_room), when));

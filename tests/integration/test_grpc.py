@@ -199,11 +199,12 @@ def test_oversized_message(raccoon):
 def test_publish_failure_is_a_response(raccoon):
     """Under EVENT_ACK=1 a failed publish is an OK status carrying a
     SendEventResponse with STATUS_ERROR and CODE_INTERNAL_ERROR, as upstream's
-    handler answers; Kafka refuses a topic name with a '/'."""
-    server = raccoon.start(event_ack=1)
+    handler answers; librdkafka refuses a message above message.max.bytes."""
+    server = raccoon.start(event_ack=1, env={"PUBLISHER_KAFKA_CLIENT_MESSAGE_MAX_BYTES": 1000})
     with open_channel(server) as channel:
         guid = str(uuid.uuid4())
-        response = send(channel, make_events(1, types=("bad/type",)), guid)
+        too_big = make_events(1, types=("big",))[0]._replace(bytes=b"x" * 2000)
+        response = send(channel, [too_big], guid)
         assert response.status == STATUS_ERROR, response
         assert response.code == CODE_INTERNAL_ERROR, response
         assert response.reason, response

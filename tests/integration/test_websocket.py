@@ -550,10 +550,10 @@ def test_dedup_in_connection(raccoon, kafka):
             for ack in acks:
                 assert_ws_success(ack, ack.fmt, guid2)
             # A failed guid is forgotten, so the client can retry it: the first
-            # try fails (Kafka refuses a topic name with a '/'), the retry is
-            # published.
+            # try fails (no Kafka topic can have a '/' in its name), the retry
+            # is published.
             await ws.send(ws_message("proto", make_events(1, types=("bad/type",)), retry_guid))
-            assert_ws_error(await ws_recv_ack(ws), CODE_INTERNAL_ERROR, fmt="proto",
+            assert_ws_error(await ws_recv_ack(ws), CODE_BAD_REQUEST, fmt="proto",
                             req_guid=retry_guid)
             await ws.send(ws_message("proto", retried, retry_guid))
             assert_ws_success(await ws_recv_ack(ws), "proto", retry_guid)

@@ -405,7 +405,9 @@ def test_client_that_reads_slowly_but_steadily_is_not_disconnected(raccoon, kafk
     in progress and what came after it), so it gets every ack. With the count
     never going down it would be closed after 200."""
     server = raccoon.start(event_ack=0,
-                           env={"SERVER_WEBSOCKET_MAX_QUEUED_ACKS": SLOW_READER_CAP})
+                           env={"SERVER_WEBSOCKET_MAX_QUEUED_ACKS": SLOW_READER_CAP,
+                                "SERVER_MAX_REQ_GUID_BYTES": 2 * SLOW_READER_GUID_BYTES,
+                                "SERVER_WEBSOCKET_MAX_QUEUED_ACK_BYTES": 64 * 1024 * 1024})
     kafka.ensure_topics([server.topic("slow")])
     raw = RawWebSocket(server, uid("slow"), rcvbuf=4096)
     sock = raw.sock

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <raccoon/core/batch.hpp>
@@ -28,11 +29,21 @@ struct decode_error {
     std::string req_guid = {};
 };
 
+// What one request may hold. A request beyond them is refused (code 2)
+// before it costs more memory than its body: each event is a few dozen bytes
+// of bookkeeping however small its bytes, and every ack echoes the req_guid.
+struct request_limits {
+    // SERVER_MAX_EVENTS_PER_REQUEST.
+    std::size_t max_events = std::numeric_limits<std::size_t>::max();
+    // SERVER_MAX_REQ_GUID_BYTES.
+    std::size_t max_req_guid_bytes = std::numeric_limits<std::size_t>::max();
+};
+
 // Decodes a SendEventRequest; protobuf is read straight from the body into
 // the batch, each event's bytes copied once. A request without events is a
 // batch without events, acked as upstream acks it.
-std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(std::string_view body,
-                                                                         wire_format format);
+std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(
+    std::string_view body, wire_format format, const request_limits& limits = {});
 
 // Sends protobuf's own log lines to our logger at debug level: events are
 // read by codec/protobuf_wire, but gRPC's reflection and health services parse

@@ -46,12 +46,15 @@ struct server_settings {
     milliseconds websocket_write_wait_interval{5000};
     int websocket_pinger_size = 1;
     std::size_t websocket_max_queued_acks = 1000;
+    std::size_t websocket_max_queued_ack_bytes = 1024 * 1024;
     bool websocket_check_origin = true;
     std::string conn_id_header;
     std::string conn_group_header;
     std::string conn_group_default;
     bool batch_dedup_in_connection = false;
     std::size_t max_request_bytes = 4 * 1024 * 1024;
+    std::size_t max_events_per_request = 10000;
+    std::size_t max_req_guid_bytes = 1024;
     milliseconds http_idle_timeout{60000};
     // On SIGTERM, how long readiness answers 503 while everything is still
     // served, before the drain begins.
@@ -88,6 +91,10 @@ struct settings {
     server_settings server;
     worker_settings worker;
     std::string publisher_pattern;
+    // ECMAScript; the whole event type must match. Empty allows every type.
+    std::string event_type_allowed_pattern;
+    // 0: no cap.
+    std::size_t max_new_topics_per_minute = 100;
     ack_mode event_ack = ack_mode::on_accept;
     publisher_type publisher = publisher_type::kafka;
     kafka_settings kafka;

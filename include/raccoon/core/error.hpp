@@ -13,6 +13,8 @@ enum class errc {
     unsupported_media_type,
     publish_failed,
     shutting_down,
+    // A batch would make more new topics than EVENT_DISTRIBUTION_MAX_NEW_TOPICS_PER_MINUTE.
+    too_many_new_topics,
 };
 
 const std::error_category& error_category() noexcept;

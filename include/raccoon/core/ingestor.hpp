@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <raccoon/config/settings.hpp>
+#include <raccoon/core/topic_policy.hpp>
 #include <raccoon/core/worker_pool.hpp>
 
 namespace raccoon::core {
@@ -15,7 +16,8 @@ class ingestor {
     enum class outcome {
         // The batch left the caller: taken into the channel, its ack to come
         // at once (EVENT_ACK=0) or after delivery (EVENT_ACK=1); or, when the
-        // server is shutting down, answered at once with errc::shutting_down.
+        // server is shutting down, answered at once with errc::shutting_down;
+        // or, when its event types are refused, answered at once with why.
         taken,
         // The channel is full: the caller keeps the batch, reads nothing
         // more, and offers it again when `on_room` is called (once, from
@@ -23,7 +25,8 @@ class ingestor {
         full,
     };
 
-    ingestor(batch_channel& channel, config::ack_mode mode);
+    // `topics`, when given, judges each batch's event types before it is taken.
+    ingestor(batch_channel& channel, config::ack_mode mode, topic_policy* topics = nullptr);
 
     // Offers the batch, whose completion is its ack. With wake::deferred the
     // caller calls wake_workers() once after a burst of submits.
@@ -40,6 +43,7 @@ class ingestor {
  private:
     batch_channel& channel_;
     config::ack_mode mode_;
+    topic_policy* topics_;
     std::atomic<std::uint64_t> undelivered_after_ack_{0};
 };
 

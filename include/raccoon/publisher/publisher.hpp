@@ -3,8 +3,11 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <raccoon/core/batch.hpp>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace raccoon::publisher {
 
@@ -31,6 +34,10 @@ class publisher {
     // Whether the destination answers now (Kafka: a broker answered a metadata
     // request). May block up to about a second: call it off the data path.
     virtual bool connected() const { return true; }
+
+    // The topics the destination holds now, or nullopt when it cannot tell.
+    // May block up to about a second: call it off the data path.
+    virtual std::optional<std::vector<std::string>> existing_topics() const { return std::nullopt; }
 
     virtual std::string_view name() const noexcept = 0;
 };

@@ -134,6 +134,31 @@ void on_log(const rd_kafka_t*, int level, const char* facility, const char* mess
 
 }  // namespace
 
+core::topic_naming topic_naming() {
+    constexpr std::size_t max_length = 249;
+    return {[](std::string_view topic) -> std::string {
+                if (topic.empty()) return "is empty";
+                if (topic == "." || topic == "..") return "Kafka does not allow";
+                if (topic.size() > max_length) {
+                    return "is " + std::to_string(topic.size()) +
+                           " characters, more than Kafka's " + std::to_string(max_length);
+                }
+                for (const char c : topic) {
+                    const auto u = static_cast<unsigned char>(c);
+                    if (!(std::isalnum(u) && u < 0x80) && c != '.' && c != '_' && c != '-') {
+                        return "holds a character Kafka does not allow (only a-z, A-Z, 0-9, '.', "
+                               "'_' and '-')";
+                    }
+                }
+                return {};
+            },
+            [](std::string_view topic) {
+                std::string key(topic);
+                std::ranges::replace(key, '.', '_');
+                return key;
+            }};
+}
+
 kafka_publisher::kafka_publisher(const std::map<std::string, std::string>& client) {
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     char error[512];
@@ -376,6 +401,20 @@ std::size_t kafka_publisher::flush(std::chrono::milliseconds timeout) {
 }
 
 void kafka_publisher::stop_waiting() { stop_waiting_ = true; }
+
+std::optional<std::vector<std::string>> kafka_publisher::existing_topics() const {
+    constexpr int metadata_timeout_ms = 1000;
+    const rd_kafka_metadata_t* metadata = nullptr;
+    if (rd_kafka_metadata(client_, 1, nullptr, &metadata, metadata_timeout_ms) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return std::nullopt;
+    }
+    std::vector<std::string> topics;
+    topics.reserve(static_cast<std::size_t>(metadata->topic_cnt));
+    for (int i = 0; i < metadata->topic_cnt; ++i) topics.emplace_back(metadata->topics[i].topic);
+    rd_kafka_metadata_destroy(metadata);
+    return topics;
+}
 
 bool kafka_publisher::connected() const {
     // A request for the brokers only (no topics): it succeeds when one answers.

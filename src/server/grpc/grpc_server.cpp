@@ -150,7 +150,9 @@ struct grpc_server::state
         return refuse("serde", "body could not be read");
     }
     auto decoded = codec::decode_request({reinterpret_cast<const char*>(body.begin()), body.size()},
-                                         codec::wire_format::protobuf);
+                                         codec::wire_format::protobuf,
+                                         {.max_events = settings.max_events_per_request,
+                                          .max_req_guid_bytes = settings.max_req_guid_bytes});
     if (!decoded) return refuse("serde", decoded.error().reason);
     std::unique_ptr<core::batch> b = std::move(*decoded);
     b->identity.id = std::move(id);

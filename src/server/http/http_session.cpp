@@ -209,7 +209,7 @@ void http_session::handle_events(const request& req) {
                              "");
     }
     format_ = *format;
-    auto decoded = codec::decode_request(req.body(), format_);
+    auto decoded = codec::decode_request(req.body(), format_, context_->request_limits());
     if (!decoded) {
         return refuse_events(
             identity_of(req).group, "serde",

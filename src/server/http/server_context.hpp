@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <raccoon/codec/codec.hpp>
 #include <raccoon/config/settings.hpp>
 #include <raccoon/core/ingestor.hpp>
 #include <raccoon/core/readiness.hpp>
@@ -52,6 +53,11 @@ struct server_context {
     std::atomic<bool> draining{false};
     connection_table websockets;
     const std::shared_ptr<pinger> ping_wheel;
+
+    codec::request_limits request_limits() const noexcept {
+        return {.max_events = settings.max_events_per_request,
+                .max_req_guid_bytes = settings.max_req_guid_bytes};
+    }
 
     // Open connections, so a shutdown can reach each of them.
     std::mutex connections_mutex;

@@ -221,7 +221,7 @@ void websocket_session::handle_input() {
 }
 
 void websocket_session::handle_message(std::string_view message, codec::wire_format format) {
-    auto decoded = codec::decode_request(message, format);
+    auto decoded = codec::decode_request(message, format, context_->request_limits());
     if (!decoded) {
         core::count_batch_failed(identity_.group, "serde");
         core::request_error_log().warn("websocket {} (group {}): bad message: {}", identity_.id,
@@ -314,11 +314,14 @@ void websocket_session::send_ack(std::string_view payload, bool text) {
 
 void websocket_session::queue_ack(std::string_view payload, bool text) {
     if (closed_) return;
-    if (outgoing_acks_ + sending_acks_ >= context_->settings.websocket_max_queued_acks) {
+    const auto& settings = context_->settings;
+    if (outgoing_acks_ + sending_acks_ >= settings.websocket_max_queued_acks ||
+        outgoing_.size() + sending_.size() + payload.size() >
+            settings.websocket_max_queued_ack_bytes) {
         // The client sends but does not read its acks: holding more would let
-        // it grow the server's memory without bound.
-        spdlog::debug("websocket {}: {} acks unread, closing", identity_.id,
-                      outgoing_acks_ + sending_acks_);
+        // it grow the server's memory without bound, in count or in bytes.
+        spdlog::debug("websocket {}: {} acks, {} bytes unread, closing", identity_.id,
+                      outgoing_acks_ + sending_acks_, outgoing_.size() + sending_.size());
         return abort();
     }
     frames::append_frame(outgoing_, text ? frames::opcode::text : frames::opcode::binary, payload);

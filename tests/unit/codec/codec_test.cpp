@@ -659,3 +659,45 @@ TEST(CodecResponseFor, ErrorWithoutDetail) {
 
 }  // namespace
 }  // namespace raccoon::codec
+
+namespace raccoon::codec {
+namespace {
+
+TEST(RequestLimits, MoreEventsThanTheLimitAreRefusedInEitherFormat) {
+    pb::SendEventRequest request;
+    request.set_req_guid("g");
+    for (int i = 0; i < 4; ++i) {
+        auto* e = request.add_events();
+        e->set_type("t");
+        e->set_event_bytes("b");
+    }
+    const std::string proto = request.SerializeAsString();
+    const std::string json =
+        R"({"req_guid":"g","events":[{"type":"t"},{"type":"t"},{"type":"t"},{"type":"t"}]})";
+    for (auto [body, format] :
+         {std::pair{proto, wire_format::protobuf}, std::pair{json, wire_format::json}}) {
+        EXPECT_TRUE(decode_request(body, format, {.max_events = 4}));
+        auto refused = decode_request(body, format, {.max_events = 3});
+        ASSERT_FALSE(refused);
+        EXPECT_THAT(refused.error().reason, HasSubstr("4 events"));
+        EXPECT_THAT(refused.error().reason, HasSubstr("SERVER_MAX_EVENTS_PER_REQUEST"));
+    }
+}
+
+TEST(RequestLimits, ALongerReqGuidIsRefusedWithoutBeingEchoed) {
+    const std::string guid(37, 'g');
+    pb::SendEventRequest request;
+    request.set_req_guid(guid);
+    const std::string json = R"({"req_guid":")" + guid + R"(","events":[]})";
+    for (auto [body, format] : {std::pair{request.SerializeAsString(), wire_format::protobuf},
+                                std::pair{json, wire_format::json}}) {
+        EXPECT_TRUE(decode_request(body, format, {.max_req_guid_bytes = 37}));
+        auto refused = decode_request(body, format, {.max_req_guid_bytes = 36});
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error().req_guid, "");
+        EXPECT_THAT(refused.error().reason, HasSubstr("SERVER_MAX_REQ_GUID_BYTES"));
+    }
+}
+
+}  // namespace
+}  // namespace raccoon::codec

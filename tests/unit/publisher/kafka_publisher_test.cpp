@@ -612,3 +612,24 @@ TEST(kafka_publisher, connected_says_whether_a_broker_answers) {
 
 }  // namespace
 }  // namespace raccoon::publisher::kafka
+
+namespace raccoon::publisher::kafka {
+namespace {
+
+TEST(KafkaTopicNaming, LegalNamesAreKafkasOwn) {
+    const auto naming = topic_naming();
+    for (std::string_view legal : {"clickstream-page.view_v2-log", "a", "...", "A-Z_0.9"}) {
+        EXPECT_EQ(naming.name_problem(legal), "") << legal;
+    }
+    EXPECT_EQ(naming.name_problem(std::string(249, 'a')), "");
+    for (std::string_view illegal :
+         {"", ".", "..", "a/b", "a b", "caf\xc3\xa9", "a\x01", "a:b", "a%b"}) {
+        EXPECT_NE(naming.name_problem(illegal), "") << illegal;
+    }
+    EXPECT_NE(naming.name_problem(std::string(250, 'a')), "");
+    EXPECT_EQ(naming.collision_key("a.b_c"), naming.collision_key("a_b.c"));
+    EXPECT_NE(naming.collision_key("a.b"), naming.collision_key("a-b"));
+}
+
+}  // namespace
+}  // namespace raccoon::publisher::kafka

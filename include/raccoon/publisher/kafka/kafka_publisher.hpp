@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <raccoon/core/topic_policy.hpp>
 #include <raccoon/publisher/publisher.hpp>
 #include <shared_mutex>
 #include <span>
@@ -33,6 +34,11 @@ namespace raccoon::publisher::kafka {
 // partition count from the cluster, once and every partition_recount_interval;
 // until then, and when PUBLISHER_KAFKA_CLIENT_PARTITIONER or
 // _STICKY_PARTITIONING_LINGER_MS is set, librdkafka chooses.
+// Kafka's rules for a topic's name: [a-zA-Z0-9._-], at most 249 characters,
+// not "." or ".."; two names alike but for '.' and '_' collide in its metric
+// names, so a cluster holds only one of them.
+core::topic_naming topic_naming();
+
 class kafka_publisher final : public publisher {
  public:
     // `client` holds librdkafka properties. A property librdkafka refuses
@@ -44,6 +50,7 @@ class kafka_publisher final : public publisher {
     std::size_t flush(std::chrono::milliseconds timeout) override;
     void stop_waiting() override;
     bool connected() const override;
+    std::optional<std::vector<std::string>> existing_topics() const override;
     std::string_view name() const noexcept override { return "kafka"; }
 
     // The partitions the publisher spreads the topic's runs over; 0 while
