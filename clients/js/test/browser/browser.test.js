@@ -54,15 +54,18 @@ let userDataDir;
 const pages = [];
 let wsServer;
 let corsServer;
+let originServer;
 let allowed;
 let disallowed;
 
 before(async () => {
   allowed = await servePage();
   disallowed = await servePage();
-  [wsServer, corsServer] = await Promise.all([
+  [wsServer, corsServer, originServer] = await Promise.all([
     Server.start({ SERVER_WEBSOCKET_CONN_ID_HEADER: "Cookie", SERVER_WEBSOCKET_CHECK_ORIGIN: "false" }),
     Server.start({ SERVER_CORS_ENABLED: "true", SERVER_CORS_ALLOWED_ORIGIN: allowed.origin }),
+    // Upstream's default: a page's Origin must name the server's own host and port.
+    Server.start({ SERVER_WEBSOCKET_CONN_ID_HEADER: "Cookie" }),
   ]);
   userDataDir = mkdtempSync(join(tmpdir(), "raccoon-chromium-"));
   browser = await chromium.launchPersistentContext(userDataDir, {
@@ -86,7 +89,7 @@ after(async () => {
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   allowed?.server.close();
   disallowed?.server.close();
-  for (const srv of [wsServer, corsServer]) {
+  for (const srv of [wsServer, corsServer, originServer]) {
     const code = await srv?.stop();
     assert.equal(code, 0, `raccoon exited with ${code}:\n${srv?.stderr()}`);
   }
@@ -260,5 +263,30 @@ test(
     assert.equal(leaked.length, 0, "a refused origin's events reached Kafka");
     await page.close();
     await check.close();
+  },
+);
+
+test(
+  "browser WebSocket from another origin, with the server's origin check on: the handshake fails",
+  { timeout: 60_000 },
+  async () => {
+    const page = await openPage(allowed.origin);
+    await page.evaluate(() => (document.cookie = "raccoon_user=browser-origin; path=/"));
+    const out = await page.evaluate((args) => window.runClient(args), {
+      protocol: "websocket",
+      url: originServer.wsURL,
+      wire: "protobuf",
+      serialization: "protobuf",
+      type: "jsbrowserorigin",
+      tag: "origin",
+      batches: 1,
+      count: 1,
+    });
+    // The server answers 403; a browser tells the page only that the connection failed.
+    assert.equal(out.connectError?.kind, "transport", JSON.stringify(out));
+    assert.ok(
+      (await page.locator("#acks li.error").allTextContents()).some((l) => l.startsWith("connect failed")),
+    );
+    await page.close();
   },
 );
