@@ -83,6 +83,9 @@ export class Server {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+    // Never left running: the caller has no server to stop.
+    this.proc.kill("SIGKILL");
+    this.proc = null;
     throw new Error(`raccoon did not answer /ping within 20 s:\n${this.stderr()}`);
   }
 

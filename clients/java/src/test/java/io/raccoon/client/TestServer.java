@@ -117,6 +117,9 @@ final class TestServer implements AutoCloseable {
             }
             Thread.sleep(50);
         }
+        // Never left running: the caller has no server to stop.
+        proc.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        proc = null;
         fail("raccoon did not answer /ping within 20 s:\n" + stderr());
     }
 
