@@ -171,7 +171,7 @@ int run(const config::settings& settings) {
     core::batch_channel channel(settings.worker.buffer_channel_size);
     core::topic_policy topics({settings.publisher_pattern, settings.event_type_allowed_pattern,
                                settings.max_new_topics_per_minute, topic_naming_of(settings)});
-    core::ingestor ingestor(channel, settings.event_ack, &topics);
+    core::ingestor ingestor(channel, settings.event_ack, &topics, settings.ack_deadline);
 
     const int threads = io_thread_count(settings);
     server::http::io_pool io(threads);
@@ -212,26 +212,32 @@ int run(const config::settings& settings) {
     // Readiness and gRPC's health service say SERVING only while the publisher
     // reaches its destination: checked every second, off the data path.
     // The destination's topics, for the topic policy, every topics_refresh_seconds.
-    std::jthread health_poller([&grpc, &publisher, &readiness, &topics](std::stop_token stop) {
-        pthread_setname_np(pthread_self(), "health");
-        std::mutex mutex;
-        std::condition_variable_any wake;
-        constexpr int topics_refresh_seconds = 30;
-        int until_topics = 0;
-        while (!stop.stop_requested()) {
-            const bool connected = publisher->connected();
-            readiness.set_publisher_connected(connected);
-            grpc.set_serving(connected);
-            if (connected && until_topics-- <= 0) {
-                if (auto existing = publisher->existing_topics()) {
-                    topics.set_existing(*existing);
-                    until_topics = topics_refresh_seconds;
+    std::jthread health_poller(
+        [&grpc, &publisher, &readiness, &topics, &ingestor](std::stop_token stop) {
+            pthread_setname_np(pthread_self(), "health");
+            std::mutex mutex;
+            std::condition_variable_any wake;
+            constexpr int topics_refresh_seconds = 30;
+            int until_topics = 0;
+            int failed_checks = 0;
+            while (!stop.stop_requested()) {
+                const bool connected = publisher->connected();
+                readiness.set_publisher_connected(connected);
+                grpc.set_serving(connected);
+                // Down after two checks in a row, so a slow first answer at
+                // start-up refuses nothing.
+                failed_checks = connected ? 0 : failed_checks + 1;
+                ingestor.set_destination_reachable(failed_checks < 2);
+                if (connected && until_topics-- <= 0) {
+                    if (auto existing = publisher->existing_topics()) {
+                        topics.set_existing(*existing);
+                        until_topics = topics_refresh_seconds;
+                    }
                 }
+                std::unique_lock lock(mutex);
+                wake.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
             }
-            std::unique_lock lock(mutex);
-            wake.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
-        }
-    });
+        });
     spdlog::info(
         "raccoon: listening on {}:{} (REST), {}:{} (gRPC), publisher {}, EVENT_ACK={}, {} io "
         "threads",
@@ -292,6 +298,7 @@ int run(const config::settings& settings) {
            std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    ingestor.stop_deadlines();
     // Any call still unanswered gets UNAVAILABLE; then gRPC closes its connections.
     grpc.shutdown(deadline);
     io.stop();

@@ -406,6 +406,14 @@ const std::vector<descriptor>& descriptors() {
               }
           },
           "0 or 1"}},
+        {"EVENT_ACK_DEADLINE_MS", "event.ack_deadline_ms", "10000",
+         "With EVENT_ACK=1, a batch not delivered this long after it was read gets an error "
+         "ack (code 3, the broker is unavailable); its events may still be delivered later, so "
+         "a client's retry may duplicate them. While the broker does not answer, new batches "
+         "are refused at once the same way. 0: wait as long as librdkafka does "
+         "(PUBLISHER_KAFKA_CLIENT_MESSAGE_TIMEOUT_MS, 300 s by default).",
+         "Ours; upstream waits for librdkafka's message timeout.",
+         duration_field(RACCOON_FIELD(ack_deadline), 0)},
         {"PUBLISHER_TYPE", "publisher.type", "kafka",
          "Where events go: kafka, or log (JSON lines on stdout).",
          "Upstream also has pubsub and kinesis, not yet built here.",

@@ -6,8 +6,13 @@
 
 namespace raccoon::core {
 
-ingestor::ingestor(batch_channel& channel, config::ack_mode mode, topic_policy* topics)
-    : channel_(channel), mode_(mode), topics_(topics) {}
+ingestor::ingestor(batch_channel& channel, config::ack_mode mode, topic_policy* topics,
+                   std::chrono::milliseconds ack_deadline)
+    : channel_(channel), mode_(mode), topics_(topics) {
+    if (mode_ == config::ack_mode::on_delivery && ack_deadline.count() > 0) {
+        deadlines_ = std::make_unique<ack_deadlines>(ack_deadline);
+    }
+}
 
 ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, batch_channel::room_callback on_room,
                                    batch_channel::wake when) {
@@ -33,7 +38,25 @@ ingestor::outcome ingestor::submit(std::unique_ptr<batch>& b, batch_channel::roo
     }
 
     if (mode_ == config::ack_mode::on_delivery) {
-        return to_outcome(channel_.push_or_wait(b, std::move(on_room), when));
+        if (destination_down_.load(std::memory_order_relaxed)) {
+            batch::fail(std::move(b), {make_error_code(errc::publish_failed),
+                                       "the broker is unavailable; nothing of the batch was "
+                                       "published, so it may be retried"});
+            return outcome::taken;
+        }
+        if (!deadlines_) return to_outcome(channel_.push_or_wait(b, std::move(on_room), when));
+        // Given by the delivery or the deadline, whichever is first. Only a
+        // batch in the channel has a deadline: one waiting for room holds
+        // its connection's reading, which is the client's backpressure.
+        auto ack = std::make_shared<ack_once>(b->take_completion());
+        b->set_completion([ack](const batch_result& result) { ack->give(result); });
+        const auto pushed = channel_.push_or_wait(b, std::move(on_room), when);
+        if (pushed == batch_channel::push_result::pushed) {
+            deadlines_->watch(std::move(ack));
+            return outcome::taken;
+        }
+        b->set_completion(ack->take());
+        return to_outcome(pushed);
     }
 
     batch::completion ack = b->take_completion();

@@ -96,6 +96,7 @@ struct settings {
     // 0: no cap.
     std::size_t max_new_topics_per_minute = 100;
     ack_mode event_ack = ack_mode::on_accept;
+    milliseconds ack_deadline{10000};
     publisher_type publisher = publisher_type::kafka;
     kafka_settings kafka;
     metric_settings metric;

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <raccoon/config/settings.hpp>
+#include <raccoon/core/ack_deadline.hpp>
 #include <raccoon/core/topic_policy.hpp>
 #include <raccoon/core/worker_pool.hpp>
 
@@ -25,8 +26,23 @@ class ingestor {
         full,
     };
 
-    // `topics`, when given, judges each batch's event types before it is taken.
-    ingestor(batch_channel& channel, config::ack_mode mode, topic_policy* topics = nullptr);
+    // `topics`, when given, judges each batch's event types before it is
+    // taken. Under EVENT_ACK=1 a batch's ack is an error once `ack_deadline`
+    // (EVENT_ACK_DEADLINE_MS) passes without its delivery; zero: never.
+    ingestor(batch_channel& channel, config::ack_mode mode, topic_policy* topics = nullptr,
+             std::chrono::milliseconds ack_deadline = std::chrono::milliseconds(0));
+
+    // Whether the publisher reaches its destination, as last checked. While
+    // it does not, under EVENT_ACK=1 new batches are refused at once (code 3)
+    // instead of waiting for a deadline.
+    void set_destination_reachable(bool reachable) noexcept {
+        destination_down_.store(!reachable, std::memory_order_relaxed);
+    }
+
+    // Ends the deadlines' thread, once the last acks are given.
+    void stop_deadlines() {
+        if (deadlines_) deadlines_->stop();
+    }
 
     // Offers the batch, whose completion is its ack. With wake::deferred the
     // caller calls wake_workers() once after a burst of submits.
@@ -44,6 +60,8 @@ class ingestor {
     batch_channel& channel_;
     config::ack_mode mode_;
     topic_policy* topics_;
+    std::unique_ptr<ack_deadlines> deadlines_;
+    std::atomic<bool> destination_down_{false};
     std::atomic<std::uint64_t> undelivered_after_ack_{0};
 };
 

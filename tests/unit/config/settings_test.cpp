@@ -176,6 +176,7 @@ const std::vector<std::pair<std::string, std::string>>& default_table() {
         {"EVENT_TYPE_ALLOWED_PATTERN", ""},
         {"EVENT_DISTRIBUTION_MAX_NEW_TOPICS_PER_MINUTE", "100"},
         {"EVENT_ACK", "0"},
+        {"EVENT_ACK_DEADLINE_MS", "10000"},
         {"PUBLISHER_TYPE", "kafka"},
         {"PUBLISHER_KAFKA_FLUSH_INTERVAL_MS", "1000"},
         {"PUBLISHER_KAFKA_DELIVERY_CHANNEL_SIZE", "10"},

@@ -4,6 +4,7 @@
 #include <memory>
 #include <raccoon/core/ingestor.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace raccoon::core {
@@ -163,6 +164,42 @@ INSTANTIATE_TEST_SUITE_P(ingestor, ingestor_in_both_modes,
                                         ? std::string("on_accept")
                                         : std::string("on_delivery");
                          });
+
+TEST(ingestor, on_delivery_acks_an_error_at_the_deadline_and_once_only) {
+    batch_channel channel(4);
+    ingestor in(channel, config::ack_mode::on_delivery, nullptr, std::chrono::milliseconds(30));
+    auto seen = std::make_shared<acks>();
+    auto b = make_batch("g-late", 2, seen);
+    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::taken);
+    const auto limit = steady::now() + std::chrono::seconds(5);
+    while (seen->results.empty() && steady::now() < limit) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(seen->results.size(), 1u) << "no ack by the deadline";
+    EXPECT_EQ(seen->results[0].error, make_error_code(errc::publish_failed));
+    // The delivery after the deadline acks nothing more.
+    deliver(channel, {{}, {}});
+    EXPECT_EQ(seen->results.size(), 1u);
+    in.stop_deadlines();
+}
+
+TEST(ingestor, on_delivery_refuses_at_once_while_the_destination_is_down) {
+    batch_channel channel(4);
+    ingestor in(channel, config::ack_mode::on_delivery, nullptr, std::chrono::milliseconds(10000));
+    in.set_destination_reachable(false);
+    auto seen = std::make_shared<acks>();
+    auto b = make_batch("g-down", 2, seen);
+    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::taken);
+    ASSERT_EQ(seen->results.size(), 1u);
+    EXPECT_EQ(seen->results[0].error, make_error_code(errc::publish_failed));
+    EXPECT_EQ(channel.size(), 0u);
+    in.set_destination_reachable(true);
+    b = make_batch("g-up", 1, seen);
+    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::taken);
+    deliver(channel, {{}});
+    ASSERT_EQ(seen->results.size(), 2u);
+    EXPECT_TRUE(seen->results[1].ok());
+}
 
 }  // namespace
 }  // namespace raccoon::core
