@@ -7,7 +7,12 @@
 #include <functional>
 #include <limits>
 #include <raccoon/config/settings.hpp>
+// GCC 12's <regex> trips -Wmaybe-uninitialized when built with
+// -fsanitize=address (a false positive in its NFA's std::function moves).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <regex>
+#pragma GCC diagnostic pop
 #include <sstream>
 
 extern char** environ;
