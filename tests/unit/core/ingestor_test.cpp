@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <raccoon/core/ingestor.hpp>
 #include <string>
 #include <thread>
@@ -13,8 +14,20 @@ namespace {
 using steady = std::chrono::steady_clock;
 
 // The acks a batch's completion produced; shared so they outlive the batch.
+// The deadline thread may add one while the test waits for it, hence the lock.
 struct acks {
+    std::mutex mutex;
     std::vector<batch_result> results;
+
+    void add(const batch_result& result) {
+        std::lock_guard lock(mutex);
+        results.push_back(result);
+    }
+
+    std::size_t count() {
+        std::lock_guard lock(mutex);
+        return results.size();
+    }
 };
 
 std::unique_ptr<batch> make_batch(std::string guid, std::size_t events,
@@ -23,7 +36,7 @@ std::unique_ptr<batch> make_batch(std::string guid, std::size_t events,
     b->req_guid = std::move(guid);
     for (std::size_t i = 0; i < events; ++i)
         b->events.push_back({"click", "e" + std::to_string(i)});
-    b->set_completion([seen](const batch_result& result) { seen->results.push_back(result); });
+    b->set_completion([seen](const batch_result& result) { seen->add(result); });
     return b;
 }
 
@@ -172,7 +185,7 @@ TEST(ingestor, on_delivery_acks_an_error_at_the_deadline_and_once_only) {
     auto b = make_batch("g-late", 2, seen);
     ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::taken);
     const auto limit = steady::now() + std::chrono::seconds(5);
-    while (seen->results.empty() && steady::now() < limit) {
+    while (seen->count() == 0 && steady::now() < limit) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     ASSERT_EQ(seen->results.size(), 1u) << "no ack by the deadline";
