@@ -33,6 +33,8 @@ using apply_fn = std::function<void(settings&, const std::string& key, const std
 struct binder {
     apply_fn apply;
     std::string allowed;
+    // A boolean: its flag alone, without a value, means true (as pflag's).
+    bool is_boolean = false;
 };
 
 struct descriptor {
@@ -152,7 +154,7 @@ binder accepted_text() {
 binder accepted_bool() {
     return {
         [](settings&, const std::string& key, const std::string& value) { parse_bool(key, value); },
-        "true or false (read, not used)"};
+        "true or false (read, not used)", true};
 }
 
 template <typename Member>
@@ -160,7 +162,7 @@ binder bool_field(Member member) {
     return {[=](settings& s, const std::string& key, const std::string& value) {
                 member(s) = parse_bool(key, value);
             },
-            "true or false (also 1, 0, t, f)"};
+            "true or false (also 1, 0, t, f)", true};
 }
 
 template <typename Member>
@@ -690,7 +692,7 @@ struct parsed_args {
 
 bool is_boolean_setting(const std::string& key) {
     const descriptor* d = find_descriptor(key);
-    return d != nullptr && d->bind.allowed.starts_with("true or false");
+    return d != nullptr && d->bind.is_boolean;
 }
 
 bool is_boolean_text(const std::string& text) {

@@ -387,6 +387,29 @@ def assert_error(resp, http_status, code, fmt=None, req_guid=None):
     return decoded
 
 
+def raw_exchange(port, data, timeout=5.0, shut_write=False):
+    """Sends raw bytes, reads until the server closes or `timeout`; returns
+    (bytes read, whether the server closed)."""
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(data)
+        if shut_write:
+            s.shutdown(socket.SHUT_WR)
+        received = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                return received, False
+            except ConnectionResetError:
+                return received, True
+            if not chunk:
+                return received, True
+            received += chunk
+        return received, False
+
+
 def send_good_batch(server, fmt="proto", count=3, session=None):
     """Posts a small batch and checks its success ack; returns the events."""
     events = make_events(count, types=("alive",))

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from conftest import (
+    raw_exchange,
     CODE_BAD_REQUEST,
     HOST,
     assert_error,
@@ -43,29 +44,6 @@ def still_serving(server):
     assert server.running(), f"raccoon died:\n{server.stderr()}"
     send_good_batch(server, "proto")
     send_good_batch(server, "json")
-
-
-def raw_exchange(port, data, timeout=5.0, shut_write=False):
-    """Sends raw bytes, reads until the server closes or `timeout`; returns
-    (bytes read, whether the server closed)."""
-    with socket.create_connection((HOST, port), timeout=timeout) as s:
-        s.sendall(data)
-        if shut_write:
-            s.shutdown(socket.SHUT_WR)
-        received = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            s.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                return received, False
-            except ConnectionResetError:
-                return received, True
-            if not chunk:
-                return received, True
-            received += chunk
-        return received, False
 
 
 # --------------------------------------------------------------------------

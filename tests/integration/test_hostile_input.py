@@ -3,7 +3,6 @@ server keeps serving well-behaved clients."""
 
 import concurrent.futures
 import os
-import socket
 import time
 import uuid
 
@@ -25,6 +24,7 @@ from conftest import (
     make_events,
     post_events,
     proto_request,
+    raw_exchange,
     rss_kib,
     run_async,
     send_good_batch,
@@ -45,27 +45,6 @@ def still_serving(server):
     yield
     assert server.running(), f"raccoon died:\n{server.stderr()}"
     send_good_batch(server, "proto")
-
-
-def exchange(port, data, timeout=5.0):
-    """Sends raw bytes, reads until the server closes or `timeout`; returns
-    (bytes read, whether the server closed)."""
-    with socket.create_connection((HOST, port), timeout=timeout) as s:
-        s.sendall(data)
-        received = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            s.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                return received, False
-            except ConnectionResetError:
-                return received, True
-            if not chunk:
-                return received, True
-            received += chunk
-        return received, False
 
 
 def events_request(body, framing, version=b"HTTP/1.1"):
@@ -94,7 +73,7 @@ def test_transfer_encoding_not_ending_in_chunked_is_400_and_closes(server, trans
     inner = proto_request(make_events(1, types=("smuggled",)), guid)
     smuggled = events_request(inner, f"Content-Length: {len(inner)}\r\n".encode())
     request = events_request(smuggled, b"Transfer-Encoding: " + transfer_encoding + b"\r\n")
-    received, closed = exchange(server.port, request)
+    received, closed = raw_exchange(server.port, request)
     assert received.startswith(b"HTTP/1.1 400 "), received[:300]
     assert received.count(b"HTTP/1.1 ") == 1, received
     assert guid.encode() not in received
@@ -117,7 +96,7 @@ def test_transfer_encoding_not_ending_in_chunked_is_400_and_closes(server, trans
 def test_ambiguous_chunked_framing_is_400_and_closes(server, framing):
     guid = f"ambiguous-{uuid.uuid4()}"
     body = chunked(proto_request(make_events(1, types=("ambiguous",)), guid))
-    received, closed = exchange(server.port, events_request(body, framing))
+    received, closed = raw_exchange(server.port, events_request(body, framing))
     assert received.startswith(b"HTTP/1.1 400 "), received[:300]
     assert guid.encode() not in received
     assert closed
@@ -125,7 +104,7 @@ def test_ambiguous_chunked_framing_is_400_and_closes(server, framing):
 
 def test_transfer_encoding_in_http_1_0_is_400_and_closes(server):
     body = chunked(proto_request(make_events(1, types=("ambiguous",)), "g-10"))
-    received, closed = exchange(
+    received, closed = raw_exchange(
         server.port, events_request(body, b"Transfer-Encoding: chunked\r\n", b"HTTP/1.0")
     )
     assert received.startswith(b"HTTP/1.1 400 "), received[:300]
@@ -137,7 +116,7 @@ def test_plain_chunked_is_still_accepted(server, spelling):
     guid = f"chunked-{uuid.uuid4()}"
     body = chunked(proto_request(make_events(2, types=("alive",)), guid))
     request = events_request(body, b"Transfer-Encoding: " + spelling + b"\r\n")
-    received, closed = exchange(server.port, request + b"GET /ping HTTP/1.1\r\nHost: x\r\n"
+    received, closed = raw_exchange(server.port, request + b"GET /ping HTTP/1.1\r\nHost: x\r\n"
                                 b"Connection: close\r\n\r\n")
     assert received.startswith(b"HTTP/1.1 200 "), received[:300]
     assert guid.encode() in received
