@@ -3,6 +3,8 @@
 #
 #   install-deps.sh build   the compiler, CMake, the C++ libraries, GoogleTest
 #   install-deps.sh kafka   what runs a local broker: Java, Maven, kcat
+#   install-deps.sh pubsub  what runs Google's Pub/Sub emulator (Java), and a check that the
+#                           emulator itself is there: it is not a Debian package
 #   install-deps.sh test    the integration tests' tools: pytest, Python clients, Prometheus
 #   install-deps.sh bench   `make bench`: gnuplot, the Kafka client for Python, taskset
 #                           (linux-perf helps to profile but is not needed)
@@ -17,7 +19,7 @@
 #                           dependencies and plugins in ~/.m2 (again only when its pom.xml changed),
 #                           so that its tests build offline
 #
-# Several groups may be named at once; none means build, kafka, test, deploy, js and java.
+# Several groups may be named at once; none means build, kafka, pubsub, test, deploy, js and java.
 set -euo pipefail
 
 build_packages=(
@@ -28,6 +30,8 @@ build_packages=(
     libgtest-dev libgmock-dev python3
 )
 kafka_packages=(default-jre-headless maven kcat python3)
+pubsub_packages=(default-jre-headless curl python3)
+pubsub_emulator=${PUBSUB_EMULATOR_BIN:-/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator}
 test_packages=(
     kcat python3-pytest python3-protobuf python3-requests python3-confluent-kafka
     python3-websockets python3-grpcio prometheus
@@ -52,20 +56,21 @@ if [ "${1:-}" = "--packages-only" ]; then
     shift
 fi
 groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=(build kafka test deploy js java)
+[ ${#groups[@]} -gt 0 ] || groups=(build kafka pubsub test deploy js java)
 
 wanted=()
 for group in "${groups[@]}"; do
     case "$group" in
         build) wanted+=("${build_packages[@]}") ;;
         kafka) wanted+=("${kafka_packages[@]}") ;;
+        pubsub) wanted+=("${pubsub_packages[@]}") ;;
         test) wanted+=("${test_packages[@]}") ;;
         bench) wanted+=("${bench_packages[@]}") ;;
         container) wanted+=("${container_packages[@]}") ;;
         deploy) wanted+=("${deploy_packages[@]}") ;;
         js) wanted+=("${js_packages[@]}") ;;
         java) wanted+=("${java_packages[@]}") ;;
-        *) echo "install-deps: unknown group $group (build, kafka, test, bench, container, deploy, js or java)" >&2; exit 2 ;;
+        *) echo "install-deps: unknown group $group (build, kafka, pubsub, test, bench, container, deploy, js or java)" >&2; exit 2 ;;
     esac
 done
 
@@ -135,4 +140,13 @@ if [[ " ${groups[*]} " == *" java "* ]] && ! $packages_only; then
         mkdir -p "$cache_dir"
         touch "$java_stamp"
     fi
+fi
+
+# Google ships the emulator with its Cloud CLI, not through Debian: say how to get it.
+if [[ " ${groups[*]} " == *" pubsub "* ]] && ! $packages_only && [ ! -x "$pubsub_emulator" ]; then
+    echo "install-deps: no Pub/Sub emulator at $pubsub_emulator. It comes with the Google Cloud CLI:" \
+        "its apt repository's package google-cloud-cli-pubsub-emulator, or" \
+        "'gcloud components install pubsub-emulator'; set PUBSUB_EMULATOR_BIN to the" \
+        "cloud-pubsub-emulator launcher when it lives elsewhere" >&2
+    exit 1
 fi

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Google's Cloud Pub/Sub emulator on loopback, for tests, `make run` and the benchmark.
+#
+#   pubsub-emulator.sh start DIR   start an emulator whose files live in DIR (the same port
+#                                  on a restart in the same DIR); prints host:port, the value
+#                                  for PUBSUB_EMULATOR_HOST
+#   pubsub-emulator.sh stop DIR    stop the emulator started in DIR, by its PID
+#
+# The emulator keeps topics and messages in memory only: a restart starts empty.
+# It comes with the Google Cloud CLI (scripts/install-deps.sh pubsub says how to get it);
+# PUBSUB_EMULATOR_BIN names another copy.
+set -euo pipefail
+
+emulator=${PUBSUB_EMULATOR_BIN:-/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator}
+start_timeout_s=${PUBSUB_EMULATOR_START_TIMEOUT_S:-60}
+# Small and serial for the tests: published messages with no subscription are not kept.
+jvm_opts=${PUBSUB_EMULATOR_JVM_OPTS:--Xms64m -Xmx512m -XX:+UseSerialGC}
+
+die() { echo "pubsub-emulator.sh: $*" >&2; exit 1; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+running() {
+    local dir=$1
+    [ -f "$dir/emulator.pid" ] && kill -0 "$(cat "$dir/emulator.pid")" 2>/dev/null
+}
+
+answers() {
+    local host=$1
+    [ "$(curl -s --max-time 2 "http://$host/" 2>/dev/null)" = "Ok" ]
+}
+
+start() {
+    local dir=$1
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    [ -x "$emulator" ] || die "no emulator at $emulator; run scripts/install-deps.sh pubsub"
+    command -v java >/dev/null || die "java is missing; run scripts/install-deps.sh pubsub"
+    running "$dir" && die "an emulator already runs in $dir (PID $(cat "$dir/emulator.pid"))"
+
+    [ -f "$dir/host" ] || echo "127.0.0.1:$(free_port)" >"$dir/host"
+    local host
+    host=$(cat "$dir/host")
+    # Its INFO lines name every REST request's headers: warnings only.
+    echo ".level=WARNING" >"$dir/logging.properties"
+    # The launcher execs java, so $! is the emulator's own PID.
+    # shellcheck disable=SC2086 # the options are words
+    JAVA_OPTS="$jvm_opts -Djava.util.logging.config.file=$dir/logging.properties" \
+        nohup "$emulator" --host=127.0.0.1 --port="${host##*:}" >>"$dir/emulator.log" 2>&1 </dev/null &
+    echo $! >"$dir/emulator.pid"
+
+    local deadline=$((SECONDS + start_timeout_s))
+    until answers "$host"; do
+        running "$dir" || die "the emulator exited: $(tail -5 "$dir/emulator.log")"
+        if [ $SECONDS -ge $deadline ]; then
+            stop "$dir"
+            die "the emulator did not answer on $host within ${start_timeout_s}s"
+        fi
+        sleep 0.3
+    done
+    echo "$host"
+}
+
+stop() {
+    local dir=$1
+    [ -f "$dir/emulator.pid" ] || return 0
+    local pid
+    pid=$(cat "$dir/emulator.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid"
+        for _ in $(seq 1 40); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.25
+        done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    fi
+    rm -f "$dir/emulator.pid"
+}
+
+case "${1:-}" in
+    start) [ $# -eq 2 ] || die "usage: pubsub-emulator.sh start DIR"; start "$2" ;;
+    stop) [ $# -eq 2 ] || die "usage: pubsub-emulator.sh stop DIR"; stop "$2" ;;
+    *) die "usage: pubsub-emulator.sh start DIR | stop DIR" ;;
+esac
