@@ -18,8 +18,12 @@
 #   install-deps.sh java    the Java client's tests: a JDK and Maven, and the client's Maven
 #                           dependencies and plugins in ~/.m2 (again only when its pom.xml changed),
 #                           so that its tests build offline
+#   install-deps.sh kinesis the Kinesis publisher's tests and `make run` with PUBLISHER_TYPE=kinesis:
+#                           Node and npm, botocore (the independent signer and reader of the tests),
+#                           and kinesalite from npm in the cache dir (scripts/kinesalite.sh install)
 #
-# Several groups may be named at once; none means build, kafka, pubsub, test, deploy, js and java.
+# Several groups may be named at once; none means build, kafka, pubsub, test, deploy, js, java and
+# kinesis.
 set -euo pipefail
 
 build_packages=(
@@ -48,6 +52,8 @@ js_packages=(chromium)
 command -v node >/dev/null 2>&1 || js_packages+=(nodejs npm)
 java_packages=(maven)
 command -v javac >/dev/null 2>&1 || java_packages+=(default-jdk-headless)
+kinesis_packages=(python3-botocore python3)
+command -v node >/dev/null 2>&1 || kinesis_packages+=(nodejs npm)
 
 # --packages-only: the Debian packages alone (how this script runs itself under sudo).
 packages_only=false
@@ -56,7 +62,7 @@ if [ "${1:-}" = "--packages-only" ]; then
     shift
 fi
 groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=(build kafka pubsub test deploy js java)
+[ ${#groups[@]} -gt 0 ] || groups=(build kafka pubsub test deploy js java kinesis)
 
 wanted=()
 for group in "${groups[@]}"; do
@@ -70,7 +76,8 @@ for group in "${groups[@]}"; do
         deploy) wanted+=("${deploy_packages[@]}") ;;
         js) wanted+=("${js_packages[@]}") ;;
         java) wanted+=("${java_packages[@]}") ;;
-        *) echo "install-deps: unknown group $group (build, kafka, pubsub, test, bench, container, deploy, js or java)" >&2; exit 2 ;;
+        kinesis) wanted+=("${kinesis_packages[@]}") ;;
+        *) echo "install-deps: unknown group $group (build, kafka, pubsub, test, bench, container, deploy, js, java or kinesis)" >&2; exit 2 ;;
     esac
 done
 
@@ -149,4 +156,9 @@ if [[ " ${groups[*]} " == *" pubsub "* ]] && ! $packages_only && [ ! -x "$pubsub
         "'gcloud components install pubsub-emulator'; set PUBSUB_EMULATOR_BIN to the" \
         "cloud-pubsub-emulator launcher when it lives elsewhere" >&2
     exit 1
+fi
+
+# kinesalite's npm packages, in the cache dir as the invoking user.
+if [[ " ${groups[*]} " == *" kinesis "* ]] && ! $packages_only; then
+    bash "$repo_dir/scripts/kinesalite.sh" install
 fi
