@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a task needs, only those missing. Root or sudo.
 #
-#   install-deps.sh build   the compiler, CMake, the C++ libraries, GoogleTest
+#   install-deps.sh build   the compiler, CMake, the C++ libraries, GoogleTest, and Maven, which
+#                           fetches the .proto files of Pub/Sub's API (cmake/pubsub_protos.cmake)
 #   install-deps.sh kafka   what runs a local broker: Java, Maven, kcat
 #   install-deps.sh pubsub  what runs Google's Pub/Sub emulator (Java), and a check that the
 #                           emulator itself is there: it is not a Debian package
@@ -31,7 +32,7 @@ build_packages=(
     libboost1.81-dev
     libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
     librdkafka-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libjemalloc-dev
-    libgtest-dev libgmock-dev python3
+    libgtest-dev libgmock-dev python3 maven
 )
 kafka_packages=(default-jre-headless maven kcat python3)
 pubsub_packages=(default-jre-headless curl python3)
