@@ -86,26 +86,30 @@ sigv4::credentials load_credentials(const std::string& credentials_file, const e
         named_by = "the default of AWS's SDKs";
         const auto home = non_empty(env, "HOME");
         if (!home) {
-            throw aws_config_error(
-                "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
-                "PUBLISHER_KINESIS_CREDENTIALS to a shared-credentials file");
+            throw aws_config_error("PUBLISHER_KINESIS_CREDENTIALS", "",
+                                   "a shared-credentials file, or AWS_ACCESS_KEY_ID and "
+                                   "AWS_SECRET_ACCESS_KEY in the environment");
         }
         file = *home + "/.aws/credentials";
     }
     const std::string profile = non_empty(env, "AWS_PROFILE").value_or("default");
     std::ifstream in(file);
     if (!in) {
-        throw aws_config_error("no AWS credentials: cannot read the shared-credentials file " +
-                               file + " (" + named_by +
-                               "), and AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set");
+        throw aws_config_error("PUBLISHER_KINESIS_CREDENTIALS", credentials_file,
+                               "a readable shared-credentials file (" + file + ", from " +
+                                   named_by +
+                                   ", cannot be read), or AWS_ACCESS_KEY_ID and "
+                                   "AWS_SECRET_ACCESS_KEY in the environment");
     }
     std::ostringstream text;
     text << in.rdbuf();
     auto found = parse_credentials_profile(text.str(), profile);
     if (!found) {
-        throw aws_config_error("the shared-credentials file " + file + " (" + named_by +
-                               ") has no profile [" + profile +
-                               "] with aws_access_key_id and aws_secret_access_key");
+        throw aws_config_error("PUBLISHER_KINESIS_CREDENTIALS", credentials_file,
+                               "a shared-credentials file (here " + file + ", from " + named_by +
+                                   ") with a profile [" + profile +
+                                   "] (AWS_PROFILE) holding aws_access_key_id and "
+                                   "aws_secret_access_key");
     }
     return *found;
 }
@@ -114,9 +118,8 @@ std::string resolve_region(std::string_view configured, const environment& env) 
     if (!configured.empty()) return std::string(configured);
     if (auto region = non_empty(env, "AWS_REGION")) return *region;
     if (auto region = non_empty(env, "AWS_DEFAULT_REGION")) return *region;
-    throw aws_config_error(
-        "PUBLISHER_KINESIS_AWS_REGION is empty and neither AWS_REGION nor AWS_DEFAULT_REGION is "
-        "set: Kinesis needs a region");
+    throw aws_config_error("PUBLISHER_KINESIS_AWS_REGION", "",
+                           "an AWS region, here or in AWS_REGION or AWS_DEFAULT_REGION");
 }
 
 std::string endpoint::url() const { return (tls ? "https://" : "http://") + host_header; }
@@ -167,8 +170,8 @@ endpoint resolve_endpoint(std::string_view region, const environment& env) {
         if (!url) continue;
         auto found = parse_endpoint(*url);
         if (!found) {
-            throw aws_config_error(std::string(name) + "=" + *url +
-                                   " is not an http:// or https:// URL of a host and port");
+            throw aws_config_error(std::string(name), *url,
+                                   "an http:// or https:// URL of a host and an optional port");
         }
         return *found;
     }

@@ -14,11 +14,24 @@ namespace raccoon::publisher::kinesis {
 using environment = std::function<std::optional<std::string>(std::string_view name)>;
 environment process_environment();
 
-// A setting or variable that leaves the publisher unable to reach Kinesis;
-// its text names the key or variable.
+// A setting or variable that leaves the publisher unable to reach Kinesis:
+// its name, its value and what it should be.
 class aws_config_error : public std::runtime_error {
  public:
-    using std::runtime_error::runtime_error;
+    aws_config_error(std::string key, std::string value, std::string allowed)
+        : std::runtime_error(key + "=\"" + value + "\": expected " + allowed),
+          key_(std::move(key)),
+          value_(std::move(value)),
+          allowed_(std::move(allowed)) {}
+
+    const std::string& key() const noexcept { return key_; }
+    const std::string& value() const noexcept { return value_; }
+    const std::string& allowed() const noexcept { return allowed_; }
+
+ private:
+    std::string key_;
+    std::string value_;
+    std::string allowed_;
 };
 
 // The keys of `profile` in the text of a shared-credentials file (INI:

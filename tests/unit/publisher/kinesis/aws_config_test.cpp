@@ -86,6 +86,7 @@ TEST_F(credentials_file, MissingOrHalfProfileIsRefusedByName) {
             load_credentials(path(), with({{"AWS_PROFILE", profile}}));
             ADD_FAILURE() << profile << " gave credentials";
         } catch (const aws_config_error& e) {
+            EXPECT_EQ(e.key(), "PUBLISHER_KINESIS_CREDENTIALS");
             EXPECT_NE(std::string(e.what()).find(std::string("[") + profile + "]"),
                       std::string::npos)
                 << e.what();
