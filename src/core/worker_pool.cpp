@@ -3,6 +3,7 @@
 #include <raccoon/core/batch_metrics.hpp>
 #include <raccoon/core/topic_router.hpp>
 #include <raccoon/core/worker_pool.hpp>
+#include <raccoon/publisher/publisher.hpp>
 #include <string>
 
 namespace raccoon::core {

@@ -5,8 +5,8 @@
 #include <memory>
 #include <raccoon/config/settings.hpp>
 #include <raccoon/core/ack_deadline.hpp>
+#include <raccoon/core/batch_channel.hpp>
 #include <raccoon/core/topic_policy.hpp>
-#include <raccoon/core/worker_pool.hpp>
 
 namespace raccoon::core {
 

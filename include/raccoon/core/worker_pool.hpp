@@ -4,16 +4,16 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <raccoon/core/batch.hpp>
-#include <raccoon/core/bounded_channel.hpp>
-#include <raccoon/publisher/publisher.hpp>
+#include <raccoon/core/batch_channel.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
-namespace raccoon::core {
+namespace raccoon::publisher {
+class publisher;
+}  // namespace raccoon::publisher
 
-using batch_channel = bounded_channel<std::unique_ptr<batch>>;
+namespace raccoon::core {
 
 // WORKER_POOL_SIZE threads that pop batches, route each event to its topic
 // and hand the batch to the publisher.
