@@ -99,7 +99,6 @@ class recording_publisher final : public publisher::publisher {
     }
 
     std::size_t flush(std::chrono::milliseconds) override { return 0; }
-    std::chrono::milliseconds flush_timeout() const override { return {}; }
     void stop_waiting() override {}
     std::string_view name() const noexcept override { return "recording"; }
 
@@ -203,7 +202,6 @@ class blocking_publisher final : public publisher::publisher {
     }
 
     std::size_t flush(std::chrono::milliseconds) override { return 0; }
-    std::chrono::milliseconds flush_timeout() const override { return {}; }
 
     void stop_waiting() override {
         {
