@@ -22,9 +22,15 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Alive and not a zombie: an emulator killed by a test may wait to be reaped.
+alive() {
+    local pid=$1
+    kill -0 "$pid" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
+}
+
 running() {
     local dir=$1
-    [ -f "$dir/emulator.pid" ] && kill -0 "$(cat "$dir/emulator.pid")" 2>/dev/null
+    [ -f "$dir/emulator.pid" ] && alive "$(cat "$dir/emulator.pid")"
 }
 
 answers() {
@@ -68,13 +74,13 @@ stop() {
     [ -f "$dir/emulator.pid" ] || return 0
     local pid
     pid=$(cat "$dir/emulator.pid")
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
         kill -TERM "$pid"
         for _ in $(seq 1 40); do
-            kill -0 "$pid" 2>/dev/null || break
+            alive "$pid" || break
             sleep 0.25
         done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+        alive "$pid" && kill -KILL "$pid"
     fi
     rm -f "$dir/emulator.pid"
 }
