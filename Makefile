@@ -15,10 +15,14 @@ endif
 .PHONY: deps configure build run test unit integration bench image image-test fmt docs clean
 
 # `make run` needs Java only to start a local broker: not with PUBLISHER_TYPE=log
-# or a broker of your own in PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS.
+# or a broker of your own in PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS. With
+# PUBLISHER_TYPE=pubsub it starts Google's Pub/Sub emulator instead of Kafka.
 RUN_DEPS := build
-ifeq ($(PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS),)
-ifneq ($(shell echo '$(PUBLISHER_TYPE)' | tr A-Z a-z),log)
+RUN_PUBLISHER := $(shell echo '$(PUBLISHER_TYPE)' | tr A-Z a-z)
+ifeq ($(RUN_PUBLISHER),pubsub)
+RUN_DEPS += pubsub
+else ifeq ($(PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS),)
+ifneq ($(RUN_PUBLISHER),log)
 RUN_DEPS += kafka
 endif
 endif

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: the server with a local single-node Kafka, ready to take events.
 # With PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS set it uses that broker and
-# starts none; with PUBLISHER_TYPE=log it needs no broker at all.
+# starts none; with PUBLISHER_TYPE=log it needs no broker at all. With
+# PUBLISHER_TYPE=pubsub it starts Google's Pub/Sub emulator instead, unless
+# PUBSUB_EMULATOR_HOST or credentials name a Pub/Sub of your own.
 set -euo pipefail
 
 raccoon=${1:?usage: run.sh PATH_TO_RACCOON}
@@ -9,6 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 port=${SERVER_WEBSOCKET_PORT:-8080}
 export SERVER_WEBSOCKET_PORT=$port
 kafka_dir=""
+pubsub_dir=""
 
 cleanup() {
     if [ -n "${raccoon_pid:-}" ] && kill -0 "$raccoon_pid" 2>/dev/null; then
@@ -20,6 +23,11 @@ cleanup() {
         "$here/kafka.sh" stop "$kafka_dir"
         rm -rf "$kafka_dir"
     fi
+    if [ -n "$pubsub_dir" ]; then
+        echo "run.sh: stopping the Pub/Sub emulator" >&2
+        "$here/pubsub-emulator.sh" stop "$pubsub_dir"
+        rm -rf "$pubsub_dir"
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -30,6 +38,15 @@ if [ "${publisher,,}" = "kafka" ] && [ -z "${PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SE
     echo "run.sh: starting a single-node Kafka in $kafka_dir" >&2
     PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS=$("$here/kafka.sh" start "$kafka_dir")
     export PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS
+fi
+if [ "${publisher,,}" = "pubsub" ] && [ -z "${PUBSUB_EMULATOR_HOST:-}" ] &&
+    [ -z "${PUBLISHER_PUBSUB_CREDENTIALS:-}${GOOGLE_APPLICATION_CREDENTIALS:-}" ]; then
+    pubsub_dir=$(mktemp -d -t raccoon-pubsub.XXXXXX)
+    echo "run.sh: starting the Pub/Sub emulator in $pubsub_dir" >&2
+    PUBSUB_EMULATOR_HOST=$("$here/pubsub-emulator.sh" start "$pubsub_dir")
+    export PUBSUB_EMULATOR_HOST
+    export PUBLISHER_PUBSUB_PROJECT_ID=${PUBLISHER_PUBSUB_PROJECT_ID:-raccoon-local}
+    export PUBLISHER_PUBSUB_TOPIC_AUTOCREATE=${PUBLISHER_PUBSUB_TOPIC_AUTOCREATE:-true}
 fi
 
 "$raccoon" server "${@:2}" &
@@ -57,6 +74,20 @@ if [ "${publisher,,}" = "kafka" ]; then
 Read it back from Kafka:
 
   kcat -b $PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS -C -t clickstream-click-log -o beginning -e
+
+EOF_HELP
+fi
+if [ -n "$pubsub_dir" ]; then
+    emulator=http://$PUBSUB_EMULATOR_HOST/v1/projects/$PUBLISHER_PUBSUB_PROJECT_ID
+    cat >&2 <<EOF_HELP
+A Pub/Sub subscription sees what is published after it is made; make one
+before sending, then read it back from the emulator:
+
+  curl -s -X PUT $emulator/topics/clickstream-click-log
+  curl -s -X PUT $emulator/subscriptions/click-reader -H 'Content-Type: application/json' \\
+    -d '{"topic":"projects/$PUBLISHER_PUBSUB_PROJECT_ID/topics/clickstream-click-log"}'
+  curl -s -X POST $emulator/subscriptions/click-reader:pull -H 'Content-Type: application/json' \\
+    -d '{"maxMessages":10}'
 
 EOF_HELP
 fi
