@@ -14,7 +14,9 @@ connections:
   5. idle WebSockets: server RSS per connection (bench/idle_rss.py)
   6. server CPU per event (user+sys of the raccoon process alone over the
      loadgen's run, divided by the events the broker holds for that run), for
-     every run of 1-4
+     every run of 1-4 and 7
+  7. scenario 1's load to Google's Pub/Sub emulator instead of Kafka
+     (scripts/pubsub-emulator.sh), side by side with it in the same run
 
 Every run gets a fresh server and topics of its own, so the events in the
 broker after the server stopped (the sum of the high watermarks: the
@@ -62,6 +64,8 @@ import client_libraries
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 KAFKA_SCRIPT = os.path.join(ROOT, "scripts", "kafka.sh")
+PUBSUB_SCRIPT = os.path.join(ROOT, "scripts", "pubsub-emulator.sh")
+PUBSUB_PROJECT = "raccoon-bench"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 CONNECTIONS = 1000
@@ -303,6 +307,39 @@ class Kafka:
             consumer.close()
 
 
+class PubsubEmulator:
+    """Google's Pub/Sub emulator (scripts/pubsub-emulator.sh), the Pub/Sub
+    scenario's peer. Topics are made by the server (autocreate); with no
+    subscription, the emulator keeps no message."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.host = None
+        self.pid = None
+
+    def start(self):
+        out = subprocess.run([PUBSUB_SCRIPT, "start", self.directory], capture_output=True,
+                             text=True, timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError(f"pubsub-emulator.sh start failed: {out.stderr.strip()}")
+        self.host = out.stdout.strip()
+        with open(os.path.join(self.directory, "emulator.pid")) as f:
+            self.pid = int(f.read().strip())
+        log(f"pubsub emulator pid {self.pid} on {self.host}")
+
+    def stop(self):
+        subprocess.run([PUBSUB_SCRIPT, "stop", self.directory], timeout=60)
+
+
+def delivered_to_pubsub(metrics_port):
+    """The server's own count of events Pub/Sub accepted (the emulator cannot
+    count a topic's messages), read before the server stops."""
+    with urllib.request.urlopen(f"http://{HOST}:{metrics_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("pubsub_messages_delivered_total{")))
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -318,6 +355,7 @@ class Bench:
         # The binary under test; --compare switches it between runs.
         self.raccoon = args.raccoon
         self.kafka = Kafka(os.path.join(self.work, "kafka"))
+        self.pubsub = PubsubEmulator(os.path.join(self.work, "pubsub"))
         self.runs = []
         self.seq = 0
         self.idle_levels = [2000, 5000] if self.quick else [5000, 10000, 20000]
@@ -325,7 +363,7 @@ class Bench:
     def taskset(self, core):
         return ["taskset", "-c", str(core)] if core is not None else []
 
-    def server_env(self, event_ack, topic_pattern, port, grpc_port):
+    def server_env(self, event_ack, topic_pattern, port, grpc_port, publisher="kafka"):
         env = server_environment({
             "SERVER_WEBSOCKET_PORT": port,
             "SERVER_GRPC_PORT": grpc_port,
@@ -339,6 +377,12 @@ class Bench:
         if self.pinned:
             # One core: one io thread, no handoffs between two that take turns.
             env["SERVER_IO_THREADS"] = "1"
+        if publisher == "pubsub":
+            env.update({"PUBLISHER_TYPE": "pubsub", "PUBLISHER_PUBSUB_PROJECT_ID": PUBSUB_PROJECT,
+                        "PUBSUB_EMULATOR_HOST": self.pubsub.host,
+                        "PUBLISHER_PUBSUB_TOPIC_AUTOCREATE": "true",
+                        "METRIC_PROMETHEUS_ENABLED": "true",
+                        "METRIC_PROMETHEUS_PORT": str(free_port(avoid={port, grpc_port}))})
         return env
 
     def start_server(self, env, name):
@@ -363,7 +407,8 @@ class Bench:
         proc.wait(timeout=10)
         raise RuntimeError("raccoon did not answer /ping within 20 s")
 
-    def prepare(self, scenario, label, transport, event_ack, plan, fraction=None):
+    def prepare(self, scenario, label, transport, event_ack, plan, fraction=None,
+                publisher="kafka"):
         """A topic of its own and a fresh server for one loadgen run, and the
         loadgen's command; `plan` is ["--window", W] or ["--rate", R], the
         latter `fraction` of the scenario's maximum."""
@@ -371,10 +416,12 @@ class Bench:
         name = f"{self.seq:02d}-{scenario}-{label}".replace(" ", "_").replace("%", "pct")
         pattern = f"bench-{self.seq:02d}-{int(time.time())}-%s"
         topic = pattern.replace("%s", EVENT_TYPE)
-        self.kafka.create_topic(topic)
+        if publisher == "kafka":
+            self.kafka.create_topic(topic)
         port = free_port()
         grpc_port = free_port(avoid={port})
-        server = self.start_server(self.server_env(event_ack, pattern, port, grpc_port), name)
+        env = self.server_env(event_ack, pattern, port, grpc_port, publisher)
+        server = self.start_server(env, name)
         url = {"websocket": f"ws://{HOST}:{port}/api/v1/events",
                "rest": f"http://{HOST}:{port}/api/v1/events",
                "grpc": f"grpc://{HOST}:{grpc_port}"}[transport]
@@ -390,15 +437,19 @@ class Bench:
         log(f"{name}: {' '.join(cmd[cmd.index(self.args.loadgen):])}")
         return {"name": name, "topic": topic, "server": server, "cmd": cmd, "out": out,
                 "scenario": scenario, "label": label, "transport": transport,
-                "event_ack": event_ack, "plan": plan, "fraction": fraction}
+                "event_ack": event_ack, "plan": plan, "fraction": fraction,
+                "publisher": publisher, "metrics_port": env.get("METRIC_PROMETHEUS_PORT")}
 
     def measure(self, prepared):
         """Runs the prepared loadgens at once and waits for them; returns the
         results, in order. Each server is stopped, so its flush is counted."""
         servers = [p["server"] for p in prepared]
+        # The peer the runs publish to: Kafka's broker or the Pub/Sub emulator.
+        on_pubsub = prepared[0]["publisher"] == "pubsub"
+        peer_pid = self.pubsub.pid if on_pubsub else self.kafka.pid
         try:
             server_cpu0 = [cpu_seconds(s.pid) for s in servers]
-            broker_cpu0 = cpu_seconds(self.kafka.pid)
+            broker_cpu0 = cpu_seconds(peer_pid)
             machine_cpu0 = machine_cpu_seconds()
             started_uptime = uptime_seconds()
             started = time.monotonic()
@@ -417,10 +468,13 @@ class Bench:
                 raise
             wall = time.monotonic() - started
             server_cpu = [cpu_seconds(s.pid) - c0 for s, c0 in zip(servers, server_cpu0)]
-            broker_cpu = cpu_seconds(self.kafka.pid) - broker_cpu0
+            broker_cpu = cpu_seconds(peer_pid) - broker_cpu0
             machine_cpu = [b - a for a, b in zip(machine_cpu0, machine_cpu_seconds())]
-            gc_pauses = self.kafka.gc_pauses(started_uptime, uptime_seconds())
+            gc_pauses = [] if on_pubsub else self.kafka.gc_pauses(started_uptime, uptime_seconds())
             server_hwm = [vm_hwm_kib(s.pid) for s in servers]
+            for p in prepared:
+                if p["publisher"] == "pubsub":
+                    p["delivered"] = delivered_to_pubsub(p["metrics_port"])
         finally:
             server_exit = [stop_process(s) for s in servers]
         return [self.result(p, wall, server_cpu[i], broker_cpu, machine_cpu, loadgen_cpu[i],
@@ -431,9 +485,12 @@ class Bench:
                gc_pauses, server_hwm, server_exit, loadgen_exit):
         machine_busy, machine_stolen = machine_cpu
         topic, plan = prepared["topic"], prepared["plan"]
-        # After the server's flush: what the broker holds is what it delivered.
-        delivered = self.kafka.message_count(topic)
-        self.kafka.delete_topic(topic)
+        if prepared["publisher"] == "pubsub":
+            delivered = prepared["delivered"]
+        else:
+            # After the server's flush: what the broker holds is what it delivered.
+            delivered = self.kafka.message_count(topic)
+            self.kafka.delete_topic(topic)
         summary = {}
         if os.path.exists(prepared["out"]):
             with open(prepared["out"]) as f:
@@ -452,6 +509,7 @@ class Bench:
         acked_events = summary.get("events", {}).get("acked_ok", 0)
         result = {
             "scenario": prepared["scenario"], "label": prepared["label"],
+            "publisher": prepared["publisher"],
             "transport": prepared["transport"], "event_ack": prepared["event_ack"],
             "plan": plan, "fraction": prepared["fraction"],
             "mode": "closed" if plan[0] == "--window" else "open",
@@ -492,16 +550,17 @@ class Bench:
         self.runs.append(result)
         return result
 
-    def run(self, scenario, label, transport, event_ack, plan, fraction=None):
+    def run(self, scenario, label, transport, event_ack, plan, fraction=None,
+            publisher="kafka"):
         """One loadgen run against a fresh server; returns the measurements,
         also kept in self.runs."""
         return self.measure([self.prepare(scenario, label, transport, event_ack, plan,
-                                          fraction)])[0]
+                                          fraction, publisher)])[0]
 
     def transport_scenario(self, scenario, transport, event_ack, fractions,
-                           half_load_repeats=1):
+                           half_load_repeats=1, publisher="kafka"):
         peak = self.run(scenario, "max (closed loop)", transport, event_ack,
-                        ["--window", MAX_WINDOW])
+                        ["--window", MAX_WINDOW], publisher=publisher)
         rate = peak["acks_per_s"]
         if rate <= 0:
             log(f"scenario {scenario}: no throughput, no open-loop runs")
@@ -511,7 +570,8 @@ class Bench:
             label = f"{fraction:.0%} of max (open loop)"
             for k in range(1, repeats + 1):
                 self.run(scenario, label + (f", run {k} of {repeats}" if repeats > 1 else ""),
-                         transport, event_ack, ["--rate", round(rate * fraction)], fraction)
+                         transport, event_ack, ["--rate", round(rate * fraction)], fraction,
+                         publisher)
 
     def idle_rss(self):
         levels = ",".join(map(str, self.idle_levels))
@@ -575,13 +635,25 @@ class Bench:
         self.transport_scenario(2, "websocket", 0, [0.5])
         self.transport_scenario(3, "rest", 1, [0.5])
         self.transport_scenario(4, "grpc", 1, [0.5])
+        self.pubsub_scenario()
+
+    def pubsub_scenario(self):
+        """Scenario 1's load to Google Cloud Pub/Sub's emulator instead of
+        Kafka, in the same run: the publishers side by side."""
+        self.pubsub.start()
+        try:
+            self.transport_scenario(PUBSUB_SCENARIO, "websocket", 1, [0.5], publisher="pubsub")
+        finally:
+            self.pubsub.stop()
 
 
+PUBSUB_SCENARIO = 7
 SCENARIO_TITLES = {
     1: "1. WebSocket, 1,000 connections, EVENT_ACK=1",
     2: "2. WebSocket, 1,000 connections, EVENT_ACK=0",
     3: "3. REST with keep-alive, 1,000 connections, EVENT_ACK=1",
     4: "4. gRPC, 1,000 channels, EVENT_ACK=1",
+    PUBSUB_SCENARIO: "7. Pub/Sub: WebSocket, 1,000 connections, EVENT_ACK=1, to the emulator",
 }
 
 
@@ -813,9 +885,12 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version, clients
                "during the run (warm-up and drain included), from its GC log: while one lasts, "
                "no produce request is answered, so every ack then in flight waits for it.")
     out.append("- **delivered / acked events**: events in Kafka vs. events acked with "
-               "success (warm-up included in both).\n")
+               "success (warm-up included in both). For Pub/Sub, whose emulator does not count "
+               "a topic's messages, delivered is the server's `pubsub_messages_delivered_total`: "
+               "events whose Publish the emulator answered with message IDs; its broker column "
+               "is the emulator's CPU.\n")
     out.append("## Results\n")
-    for scenario in (1, 2, 3, 4):
+    for scenario in (1, 2, 3, 4, PUBSUB_SCENARIO):
         runs = by.get(scenario, [])
         out.append(f"### {SCENARIO_TITLES[scenario]}\n")
         if not runs:

@@ -16,9 +16,12 @@ class RecordingBench(suite.Bench):
     def __init__(self, max_acks_per_s):
         self.max_acks_per_s = max_acks_per_s
         self.calls = []
+        self.publishers = []
 
-    def run(self, scenario, label, transport, event_ack, plan, fraction=None):
+    def run(self, scenario, label, transport, event_ack, plan, fraction=None,
+            publisher="kafka"):
         self.calls.append((label, plan, fraction))
+        self.publishers.append(publisher)
         return {"acks_per_s": self.max_acks_per_s}
 
 
@@ -49,3 +52,12 @@ def test_no_open_loop_runs_without_throughput_at_the_maximum():
     bench = RecordingBench(max_acks_per_s=0.0)
     bench.transport_scenario(4, "grpc", 1, [0.5], half_load_repeats=3)
     assert [label for label, _plan, _fraction in bench.calls] == ["max (closed loop)"]
+
+
+def test_the_pubsub_scenario_runs_every_run_against_pubsub():
+    bench = RecordingBench(max_acks_per_s=1000.0)
+    bench.transport_scenario(suite.PUBSUB_SCENARIO, "websocket", 1, [0.5], publisher="pubsub")
+    assert [label for label, _plan, _fraction in bench.calls] == [
+        "max (closed loop)", "50% of max (open loop)"]
+    assert bench.publishers == ["pubsub", "pubsub"]
+    assert suite.SCENARIO_TITLES[suite.PUBSUB_SCENARIO].startswith("7. Pub/Sub")
