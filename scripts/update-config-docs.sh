@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rewrites config/raccoon.yaml and docs/configuration.md's settings table from
-# the settings table in the code (src/config/settings.cpp), through the built
+# the settings tables in the code (src/config/settings.cpp and each publisher's
+# src/publisher/NAME/NAME_settings.cpp), through the built
 # binary: scripts/update-config-docs.sh BUILD_DIR/src/raccoon
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -19,8 +19,7 @@
 #include <raccoon/metrics/catalog.hpp>
 #include <raccoon/metrics/exposition.hpp>
 #include <raccoon/metrics/statsd_exporter.hpp>
-#include <raccoon/publisher/kafka/kafka_publisher.hpp>
-#include <raccoon/publisher/log/log_publisher.hpp>
+#include <raccoon/publisher/registry.hpp>
 #include <raccoon/server/grpc/grpc_server.hpp>
 #include <raccoon/server/http/http_server.hpp>
 #include <raccoon/server/http/io_pool.hpp>
@@ -103,16 +102,6 @@ metric_exporters start_metric_exporters(const config::settings& settings, net::i
     return exporters;
 }
 
-std::unique_ptr<publisher::publisher> make_publisher(const config::settings& settings) {
-    switch (settings.publisher) {
-        case config::publisher_type::kafka:
-            return std::make_unique<publisher::kafka::kafka_publisher>(settings.kafka.client);
-        case config::publisher_type::log:
-            return std::make_unique<publisher::log::log_publisher>();
-    }
-    throw std::logic_error("unknown publisher type");
-}
-
 // Every connection holds a descriptor, and runtimes and shells commonly start
 // a process with a soft limit of 1024. Go's runtime, which upstream runs on,
 // raises the soft limit to the hard one at start; so does this.
@@ -146,16 +135,6 @@ void report_open_files_limit(const open_files_limit& limit, const config::settin
     }
 }
 
-core::topic_naming topic_naming_of(const config::settings& settings) {
-    switch (settings.publisher) {
-        case config::publisher_type::kafka:
-            return publisher::kafka::topic_naming();
-        case config::publisher_type::log:
-            return {};
-    }
-    throw std::logic_error("unknown publisher type");
-}
-
 int io_thread_count(const config::settings& settings) {
     if (settings.server.io_threads > 0) return settings.server.io_threads;
     return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -164,13 +143,15 @@ int io_thread_count(const config::settings& settings) {
 }  // namespace
 
 int run(const config::settings& settings) {
+    const publisher::kind& publisher_kind = publisher::find(settings.publisher_type);
+    const publisher::builder build_publisher = publisher_kind.prepare(settings);
     configure_logging(settings);
     for (const auto& warning : settings.warnings) spdlog::warn("raccoon: {}", warning);
     const open_files_limit files = raise_open_files_limit();
 
     core::batch_channel channel(settings.worker.buffer_channel_size);
     core::topic_policy topics({settings.publisher_pattern, settings.event_type_allowed_pattern,
-                               settings.max_new_topics_per_minute, topic_naming_of(settings)});
+                               settings.max_new_topics_per_minute, publisher_kind.naming});
     core::ingestor ingestor(channel, settings.event_ack, &topics, settings.ack_deadline);
 
     const int threads = io_thread_count(settings);
@@ -205,7 +186,7 @@ int run(const config::settings& settings) {
     metric_exporters exporters = start_metric_exporters(settings, io.first(), channel);
     // Declared after the transports and the ingestor, so destroyed before
     // them: late delivery reports still find what their acks reach.
-    auto publisher = make_publisher(settings);
+    auto publisher = build_publisher();
     core::worker_pool workers(channel, *publisher, settings.publisher_pattern,
                               settings.worker.pool_size);
     workers.start();
@@ -285,7 +266,7 @@ int run(const config::settings& settings) {
         spdlog::error("raccoon: {} batches were not published within {} ms and were failed", failed,
                       settings.worker.buffer_flush_timeout.count());
     }
-    publisher->flush(settings.kafka.flush_interval);
+    publisher->flush(publisher->flush_timeout());
     // What the limits held back is said before the summary, not lost with the process.
     core::request_error_log().say_held();
     core::undelivered_log().say_held();

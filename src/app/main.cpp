@@ -3,6 +3,7 @@
 #include <iostream>
 #include <raccoon/app/app.hpp>
 #include <raccoon/config/settings.hpp>
+#include <raccoon/publisher/registry.hpp>
 #include <string>
 #include <vector>
 
@@ -30,11 +31,11 @@ constexpr std::string_view usage =
 
 int config_command(const std::vector<std::string>& args) {
     if (args.size() == 2 && args[1] == "sample") {
-        std::cout << raccoon::config::sample_yaml();
+        std::cout << raccoon::config::sample_yaml(raccoon::publisher::setting_groups());
         return 0;
     }
     if (args.size() == 2 && args[1] == "reference") {
-        std::cout << raccoon::config::reference_markdown();
+        std::cout << raccoon::config::reference_markdown(raccoon::publisher::setting_groups());
         return 0;
     }
     std::cerr << "raccoon: config takes sample or reference\n" << usage;
@@ -61,13 +62,14 @@ int main(int argc, char** argv) {
     args.erase(args.begin());
     for (const auto& arg : args) {
         if (arg == "--help" || arg == "-h") {
-            std::cout << raccoon::config::help_text();
+            std::cout << raccoon::config::help_text(raccoon::publisher::setting_groups());
             return 0;
         }
     }
 
     try {
-        auto settings = raccoon::config::load(args, raccoon::config::process_environment());
+        auto settings = raccoon::config::load(args, raccoon::config::process_environment(),
+                                              raccoon::publisher::setting_groups());
         return raccoon::app::run(settings);
     } catch (const raccoon::config::invalid_setting& e) {
         std::cerr << "raccoon: " << e.what() << "\n";

@@ -20,168 +20,11 @@ extern char** environ;
 namespace raccoon::config {
 namespace {
 
-constexpr std::string_view kafka_client_prefix = "PUBLISHER_KAFKA_CLIENT_";
-// librdkafka's linger.ms and queue.buffering.max.ms are one property: our
-// default for the first must not override a value given for the second.
-constexpr std::string_view linger_key = "PUBLISHER_KAFKA_CLIENT_LINGER_MS";
-constexpr std::string_view linger_alias_key = "PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MS";
-
-using apply_fn = std::function<void(settings&, const std::string& key, const std::string& value)>;
-
-// How a setting's text becomes a value: the function, and the values it takes
-// as the docs and the error messages say them.
-struct binder {
-    apply_fn apply;
-    std::string allowed;
-    // A boolean: its flag alone, without a value, means true (as pflag's).
-    bool is_boolean = false;
-};
-
-struct descriptor {
-    std::string_view key;
-    // Where the setting sits in a YAML file, as upstream's config.sample.yml
-    // nests it; canonical_key(yaml) is key.
-    std::string_view yaml;
-    std::string_view default_value;
-    std::string_view meaning;
-    // How the setting differs from upstream's; empty when it does not.
-    std::string_view upstream;
-    binder bind;
-};
-
-std::string range_text(std::int64_t min, std::int64_t max) {
-    return std::to_string(min) + " to " + std::to_string(max);
-}
-
-// Values a setting's own range does not hold but upstream starts with are
-// moved to the nearest bound, with a warning; values no server could use
-// (a port outside 1-65535) stop start-up.
-enum class out_of_range { nearest, refuse };
-
-std::int64_t parse_integer(settings& s, const std::string& key, const std::string& value,
-                           std::int64_t min, std::int64_t max,
-                           out_of_range policy = out_of_range::nearest) {
-    std::int64_t parsed = 0;
-    const char* first = value.data();
-    const char* last = value.data() + value.size();
-    // Go's strconv.Atoi, which upstream parses integers with, takes a leading '+'.
-    if (value.size() > 1 && value[0] == '+' && value[1] != '-') ++first;
-    // Beyond 64 bits Go's parser fails too, so upstream refuses it as well.
-    auto [end, error] = std::from_chars(first, last, parsed);
-    if (error != std::errc{} || end != last) {
-        throw invalid_setting(key, value, "an integer from " + range_text(min, max));
-    }
-    if (parsed >= min && parsed <= max) return parsed;
-    if (policy == out_of_range::refuse) {
-        throw invalid_setting(key, value, "an integer from " + range_text(min, max));
-    }
-    const std::int64_t used = std::clamp(parsed, min, max);
-    s.warnings.push_back(key + "=" + value + " is outside " + range_text(min, max) + "; using " +
-                         std::to_string(used));
-    return used;
-}
-
-bool parse_bool(const std::string& key, const std::string& value) {
-    std::string lower = value;
-    std::ranges::transform(lower, lower.begin(), [](unsigned char c) { return std::tolower(c); });
-    // Go's strconv.ParseBool, which upstream parses booleans with, also takes t and f.
-    if (lower == "true" || lower == "t" || lower == "1") return true;
-    if (lower == "false" || lower == "f" || lower == "0") return false;
-    throw invalid_setting(key, value, "true or false");
-}
-
-// Upstream takes lists separated by commas or spaces (viper's string slices).
-std::vector<std::string> parse_list(const std::string& value) {
-    std::vector<std::string> items;
-    std::string current;
-    for (char c : value) {
-        if (c == ',' || std::isspace(static_cast<unsigned char>(c))) {
-            if (!current.empty()) items.push_back(std::move(current));
-            current.clear();
-        } else {
-            current.push_back(c);
-        }
-    }
-    if (!current.empty()) items.push_back(std::move(current));
-    return items;
-}
-
-std::string lowercase(std::string text) {
-    std::ranges::transform(text, text.begin(), [](unsigned char c) { return std::tolower(c); });
-    return text;
-}
-
-// Binders from a setting's text to one field of the settings, with its range.
-template <typename Member>
-binder integer_field(Member member, std::int64_t min, std::int64_t max,
-                     out_of_range policy = out_of_range::nearest) {
-    return {[=](settings& s, const std::string& key, const std::string& value) {
-                auto& field = member(s);
-                field = static_cast<std::remove_reference_t<decltype(field)>>(
-                    parse_integer(s, key, value, min, max, policy));
-            },
-            "an integer from " + range_text(min, max)};
-}
+using descriptor = config::descriptor<settings>;
 
 template <typename Member>
-binder port_field(Member member) {
-    return integer_field(member, 1, 65535, out_of_range::refuse);
-}
-
-template <typename Member>
-binder duration_field(Member member, std::int64_t min_ms) {
-    const std::int64_t max_ms = std::numeric_limits<std::int32_t>::max();
-    return {[=](settings& s, const std::string& key, const std::string& value) {
-                member(s) = milliseconds{parse_integer(s, key, value, min_ms, max_ms)};
-            },
-            "milliseconds, " + range_text(min_ms, max_ms)};
-}
-
-// A setting upstream reads that has no use here: its value is checked as
-// upstream checks it, then left alone.
-binder accepted_integer() {
-    return {[](settings& s, const std::string& key, const std::string& value) {
-                parse_integer(s, key, value, std::numeric_limits<std::int64_t>::min(),
-                              std::numeric_limits<std::int64_t>::max());
-            },
-            "an integer (read, not used)"};
-}
-
-binder accepted_text() {
-    return {[](settings&, const std::string&, const std::string&) {}, "any text (read, not used)"};
-}
-
-binder accepted_bool() {
-    return {
-        [](settings&, const std::string& key, const std::string& value) { parse_bool(key, value); },
-        "true or false (read, not used)", true};
-}
-
-template <typename Member>
-binder bool_field(Member member) {
-    return {[=](settings& s, const std::string& key, const std::string& value) {
-                member(s) = parse_bool(key, value);
-            },
-            "true or false (also 1, 0, t, f)", true};
-}
-
-template <typename Member>
-binder string_field(Member member) {
-    return {[=](settings& s, const std::string&, const std::string& value) { member(s) = value; },
-            "any text"};
-}
-
-template <typename Member>
-binder list_field(Member member) {
-    return {[=](settings& s, const std::string&, const std::string& value) {
-                member(s) = parse_list(value);
-            },
-            "a list, separated by commas or spaces"};
-}
-
-template <typename Member>
-binder header_field(Member member) {
-    return {[=](settings& s, const std::string& key, const std::string& value) {
+binder<settings> header_field(Member member) {
+    return {[=](settings& s, const std::string& key, const std::string& value, warning_list&) {
                 bool token = !value.empty() && std::ranges::all_of(value, [](unsigned char c) {
                     return std::isalnum(c) ||
                            std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
@@ -190,23 +33,6 @@ binder header_field(Member member) {
                 member(s) = value;
             },
             "an HTTP header name"};
-}
-
-// One of a few words, case-insensitive; aliases map to a word.
-template <typename Member, typename Value>
-binder choice_field(Member member, std::vector<std::pair<std::string, Value>> choices,
-                    std::string allowed) {
-    return {[=](settings& s, const std::string& key, const std::string& value) {
-                const std::string lower = lowercase(value);
-                for (const auto& [word, chosen] : choices) {
-                    if (word == lower) {
-                        member(s) = chosen;
-                        return;
-                    }
-                }
-                throw invalid_setting(key, value, allowed);
-            },
-            allowed};
 }
 
 #define RACCOON_FIELD(path) \
@@ -218,54 +44,54 @@ const std::vector<descriptor>& descriptors() {
     static const std::vector<descriptor> table = {
         {"SERVER_WEBSOCKET_PORT", "server.websocket.port", "8080",
          "Port of the HTTP listener: REST and WebSocket.", "",
-         port_field(RACCOON_FIELD(server.websocket_port))},
+         port_field<settings>(RACCOON_FIELD(server.websocket_port))},
         {"SERVER_BIND_ADDRESS", "server.bind_address", "0.0.0.0",
          "Address the HTTP and gRPC listeners bind to.", ours,
-         string_field(RACCOON_FIELD(server.bind_address))},
+         string_field<settings>(RACCOON_FIELD(server.bind_address))},
         {"SERVER_IO_THREADS", "server.io_threads", "0",
          "Threads running the HTTP listener; 0 means one per core.", ours,
-         integer_field(RACCOON_FIELD(server.io_threads), 0, 256)},
+         integer_field<settings>(RACCOON_FIELD(server.io_threads), 0, 256)},
         {"SERVER_MAX_REQUEST_BYTES", "server.max_request_bytes", "4194304",
          "Largest request body or WebSocket message accepted; a larger one is refused unread "
          "(413).",
          "Ours; upstream reads any size into memory.",
-         integer_field(RACCOON_FIELD(server.max_request_bytes), 1024, 1LL << 30)},
+         integer_field<settings>(RACCOON_FIELD(server.max_request_bytes), 1024, 1LL << 30)},
         {"SERVER_MAX_EVENTS_PER_REQUEST", "server.max_events_per_request", "10000",
          "Most events one request may hold; a request with more is refused with code 2 before "
          "its events are read, since each costs memory however small its bytes.",
          "Ours; upstream reads any number.",
-         integer_field(RACCOON_FIELD(server.max_events_per_request), 1, 100'000'000)},
+         integer_field<settings>(RACCOON_FIELD(server.max_events_per_request), 1, 100'000'000)},
         {"SERVER_MAX_REQ_GUID_BYTES", "server.max_req_guid_bytes", "1024",
          "Longest req_guid accepted (a UUID is 36 bytes); a longer one is refused with code 2, "
          "since every ack echoes it.",
          "Ours; upstream takes a req_guid of any length.",
-         integer_field(RACCOON_FIELD(server.max_req_guid_bytes), 36, 1LL << 30)},
+         integer_field<settings>(RACCOON_FIELD(server.max_req_guid_bytes), 36, 1LL << 30)},
         {"SERVER_HTTP_IDLE_TIMEOUT_MS", "server.http.idle_timeout_ms", "60000",
          "A REST connection that sends nothing for this long is closed.",
          "Ours; upstream never closes an idle REST connection.",
-         duration_field(RACCOON_FIELD(server.http_idle_timeout), 100)},
+         duration_field<settings>(RACCOON_FIELD(server.http_idle_timeout), 100)},
         {"SERVER_SHUTDOWN_READINESS_DELAY_MS", "server.shutdown.readiness_delay_ms", "0",
          "On SIGTERM, how long GET /ready and gRPC health say not ready while the listeners "
          "still accept and serve everything, before the drain begins: a load balancer's "
          "probe interval times its failure threshold, so it stops sending first. 0 drains at "
          "once.",
-         ours, duration_field(RACCOON_FIELD(server.shutdown_readiness_delay), 0)},
+         ours, duration_field<settings>(RACCOON_FIELD(server.shutdown_readiness_delay), 0)},
         {"SERVER_WEBSOCKET_MAX_CONN", "server.websocket.max_conn", "30000",
          "Most WebSocket connections held at once; one more is refused with code 4.", "",
-         integer_field(RACCOON_FIELD(server.websocket_max_conn), 1, 10'000'000)},
+         integer_field<settings>(RACCOON_FIELD(server.websocket_max_conn), 1, 10'000'000)},
         {"SERVER_WEBSOCKET_READ_BUFFER_SIZE", "server.websocket.read_buffer_size", "10240",
          "Accepted as upstream's (its WebSocket library's buffer); a connection here reads "
          "into 4 KiB, grown to the frame being read.",
          "Read, not used: buffers here grow with the frame.",
-         integer_field(RACCOON_FIELD(server.websocket_read_buffer_size), 0, 1 << 30)},
+         integer_field<settings>(RACCOON_FIELD(server.websocket_read_buffer_size), 0, 1 << 30)},
         {"SERVER_WEBSOCKET_WRITE_BUFFER_SIZE", "server.websocket.write_buffer_size", "10240",
          "Accepted as upstream's (its WebSocket library's buffer); acks are written as they "
          "come, and only what the socket does not take is kept.",
          "Read, not used: only what the socket does not take is kept.",
-         integer_field(RACCOON_FIELD(server.websocket_write_buffer_size), 0, 1 << 30)},
+         integer_field<settings>(RACCOON_FIELD(server.websocket_write_buffer_size), 0, 1 << 30)},
         {"SERVER_WEBSOCKET_PING_INTERVAL_MS", "server.websocket.ping_interval_ms", "30000",
          "How often the server pings a WebSocket.", "",
-         duration_field(RACCOON_FIELD(server.websocket_ping_interval), 1)},
+         duration_field<settings>(RACCOON_FIELD(server.websocket_ping_interval), 1)},
         {"SERVER_WEBSOCKET_PONG_WAIT_INTERVAL_MS", "server.websocket.pong_wait_interval_ms",
          "60000",
          "A WebSocket whose ping goes unanswered this long, and that sends nothing else "
@@ -274,95 +100,97 @@ const std::vector<descriptor>& descriptors() {
          "Upstream measures the wait from the last pong and drops a peer that answers every "
          "ping when this is not above the ping interval; here a peer that answers is never "
          "dropped, whatever the pair.",
-         duration_field(RACCOON_FIELD(server.websocket_pong_wait_interval), 1)},
+         duration_field<settings>(RACCOON_FIELD(server.websocket_pong_wait_interval), 1)},
         {"SERVER_WEBSOCKET_WRITE_WAIT_INTERVAL_MS", "server.websocket.write_wait_interval_ms",
          "5000", "A WebSocket write that stalls this long closes the connection.", "",
-         duration_field(RACCOON_FIELD(server.websocket_write_wait_interval), 1)},
+         duration_field<settings>(RACCOON_FIELD(server.websocket_write_wait_interval), 1)},
         {"SERVER_WEBSOCKET_PINGER_SIZE", "server.websocket.pinger_size", "1",
          "Slots of the ping wheel: connections are pinged a slot at a time, spread over the "
          "interval.",
          "Upstream starts this many goroutines that each ping their connections at once.",
-         integer_field(RACCOON_FIELD(server.websocket_pinger_size), 1, 1024)},
+         integer_field<settings>(RACCOON_FIELD(server.websocket_pinger_size), 1, 1024)},
         {"SERVER_WEBSOCKET_MAX_QUEUED_ACKS", "server.websocket.max_queued_acks", "1000",
          "Acks a WebSocket client may leave unread before it is disconnected.", ours,
-         integer_field(RACCOON_FIELD(server.websocket_max_queued_acks), 1, 1'000'000)},
+         integer_field<settings>(RACCOON_FIELD(server.websocket_max_queued_acks), 1, 1'000'000)},
         {"SERVER_WEBSOCKET_MAX_QUEUED_ACK_BYTES", "server.websocket.max_queued_ack_bytes",
          "1048576",
          "Bytes of acks and other frames a WebSocket client may leave unread before it is "
          "disconnected.",
          ours,
-         integer_field(RACCOON_FIELD(server.websocket_max_queued_ack_bytes), 65536, 1LL << 30)},
+         integer_field<settings>(RACCOON_FIELD(server.websocket_max_queued_ack_bytes), 65536,
+                                 1LL << 30)},
         {"SERVER_WEBSOCKET_CHECK_ORIGIN", "server.websocket.check_origin", "true",
          "Refuse a WebSocket upgrade whose Origin is not the Host.", "",
-         bool_field(RACCOON_FIELD(server.websocket_check_origin))},
+         bool_field<settings>(RACCOON_FIELD(server.websocket_check_origin))},
         {"SERVER_WEBSOCKET_CONN_ID_HEADER", "server.websocket.conn.id_header", "X-User-ID",
          "Header naming the connection's user; one WebSocket per (user, group).",
          "Upstream has no default and refuses to start without it.",
          header_field(RACCOON_FIELD(server.conn_id_header))},
         {"SERVER_WEBSOCKET_CONN_GROUP_HEADER", "server.websocket.conn.group_header", "",
          "Header naming the connection's group.", "",
-         string_field(RACCOON_FIELD(server.conn_group_header))},
+         string_field<settings>(RACCOON_FIELD(server.conn_group_header))},
         {"SERVER_WEBSOCKET_CONN_GROUP_DEFAULT", "server.websocket.conn.group_default",
          "--default--", "Group of a connection that sends no group header.", "",
-         string_field(RACCOON_FIELD(server.conn_group_default))},
+         string_field<settings>(RACCOON_FIELD(server.conn_group_default))},
         {"SERVER_WEBSOCKET_SERVER_SHUTDOWN_GRACE_PERIOD_MS",
          "server.websocket.server_shutdown_grace_period_ms", "3000",
          "Accepted as older upstream releases' setting; shutdown is bounded by "
          "WORKER_BUFFER_FLUSH_TIMEOUT_MS and PUBLISHER_KAFKA_FLUSH_INTERVAL_MS here.",
-         "Read, not used.", accepted_integer()},
+         "Read, not used.", accepted_integer<settings>()},
         {"SERVER_BATCH_DEDUP_IN_CONNECTION_ENABLED", "server.batch.dedup_in_connection_enabled",
          "false", "Ack a repeated req_guid on one connection without publishing it again.", "",
-         bool_field(RACCOON_FIELD(server.batch_dedup_in_connection))},
+         bool_field<settings>(RACCOON_FIELD(server.batch_dedup_in_connection))},
         {"SERVER_GRPC_PORT", "server.grpc.port", "8081", "Port of the gRPC EventService.", "",
-         port_field(RACCOON_FIELD(server.grpc_port))},
+         port_field<settings>(RACCOON_FIELD(server.grpc_port))},
         {"SERVER_GRPC_MAX_RECV_MESSAGE_BYTES", "server.grpc.max_recv_message_bytes", "4194304",
          "Largest gRPC request message; a larger one is refused with RESOURCE_EXHAUSTED.", ours,
-         integer_field(RACCOON_FIELD(server.grpc_max_recv_message_bytes), 1024,
-                       std::numeric_limits<std::int32_t>::max())},
+         integer_field<settings>(RACCOON_FIELD(server.grpc_max_recv_message_bytes), 1024,
+                                 std::numeric_limits<std::int32_t>::max())},
         {"SERVER_GRPC_MAX_CONCURRENT_STREAMS", "server.grpc.max_concurrent_streams", "100",
          "Calls one gRPC connection may have in progress at once.", ours,
-         integer_field(RACCOON_FIELD(server.grpc_max_concurrent_streams), 1, 1'000'000)},
+         integer_field<settings>(RACCOON_FIELD(server.grpc_max_concurrent_streams), 1, 1'000'000)},
         {"SERVER_GRPC_KEEPALIVE_TIME_MS", "server.grpc.keepalive.time_ms", "7200000",
          "How long a gRPC connection may be idle before the server pings it.", ours,
-         duration_field(RACCOON_FIELD(server.grpc_keepalive_time), 1000)},
+         duration_field<settings>(RACCOON_FIELD(server.grpc_keepalive_time), 1000)},
         {"SERVER_GRPC_KEEPALIVE_TIMEOUT_MS", "server.grpc.keepalive.timeout_ms", "20000",
          "A gRPC connection that does not answer a keepalive ping this soon is closed.", ours,
-         duration_field(RACCOON_FIELD(server.grpc_keepalive_timeout), 1)},
+         duration_field<settings>(RACCOON_FIELD(server.grpc_keepalive_timeout), 1)},
         {"SERVER_CORS_ENABLED", "server.cors.enabled", "false",
          "Answer CORS requests on the REST endpoint.", "",
-         bool_field(RACCOON_FIELD(server.cors.enabled))},
+         bool_field<settings>(RACCOON_FIELD(server.cors.enabled))},
         {"SERVER_CORS_ALLOWED_ORIGIN", "server.cors.allowed_origin", "",
-         "Allowed origins; * for any.", "", list_field(RACCOON_FIELD(server.cors.allowed_origins))},
+         "Allowed origins; * for any.", "",
+         list_field<settings>(RACCOON_FIELD(server.cors.allowed_origins))},
         {"SERVER_CORS_ALLOWED_METHODS", "server.cors.allowed_methods", "GET,HEAD,POST,OPTIONS",
-         "Allowed methods.", "", list_field(RACCOON_FIELD(server.cors.allowed_methods))},
+         "Allowed methods.", "", list_field<settings>(RACCOON_FIELD(server.cors.allowed_methods))},
         {"SERVER_CORS_ALLOWED_HEADERS", "server.cors.allowed_headers", "",
          "Allowed headers, besides Content-Type and the id and group headers.", "",
-         list_field(RACCOON_FIELD(server.cors.allowed_headers))},
+         list_field<settings>(RACCOON_FIELD(server.cors.allowed_headers))},
         {"SERVER_CORS_ALLOW_CREDENTIALS", "server.cors.allow_credentials", "false",
          "Send Access-Control-Allow-Credentials.", "",
-         bool_field(RACCOON_FIELD(server.cors.allow_credentials))},
+         bool_field<settings>(RACCOON_FIELD(server.cors.allow_credentials))},
         {"SERVER_CORS_PREFLIGHT_MAX_AGE_SECONDS", "server.cors.preflight_max_age_seconds", "0",
          "Access-Control-Max-Age of a preflight answer; 0 sends none.", "",
-         integer_field(RACCOON_FIELD(server.cors.preflight_max_age_seconds), 0, 86400)},
+         integer_field<settings>(RACCOON_FIELD(server.cors.preflight_max_age_seconds), 0, 86400)},
         {"WORKER_POOL_SIZE", "worker.pool_size", "5",
          "Workers moving batches from the channel to the publisher.", "",
-         integer_field(RACCOON_FIELD(worker.pool_size), 1, 1024)},
+         integer_field<settings>(RACCOON_FIELD(worker.pool_size), 1, 1024)},
         {"WORKER_BUFFER_CHANNEL_SIZE", "worker.buffer.channel_size", "100",
          "Batches the channel holds before transports stop reading.", "",
-         integer_field(RACCOON_FIELD(worker.buffer_channel_size), 1, 10'000'000)},
+         integer_field<settings>(RACCOON_FIELD(worker.buffer_channel_size), 1, 10'000'000)},
         {"WORKER_BUFFER_FLUSH_TIMEOUT_MS", "worker.buffer.flush_timeout_ms", "5000",
          "On shutdown, how long the workers may take to drain the channel.", "",
-         duration_field(RACCOON_FIELD(worker.buffer_flush_timeout), 0)},
+         duration_field<settings>(RACCOON_FIELD(worker.buffer_flush_timeout), 0)},
         {"WORKER_KAFKA_DELIVERY_CHANNEL_SIZE", "worker.kafka_delivery_channel_size", "10",
          "Accepted as upstream's; each delivery report here completes its batch directly, "
          "with no channel between them.",
-         "Read, not used.", accepted_integer()},
+         "Read, not used.", accepted_integer<settings>()},
         {"EVENT_DISTRIBUTION_PUBLISHER_PATTERN",
          "event.distribution_publisher_pattern",
          "clickstream-%s-log",
          "Topic of an event: %s is replaced by the event's type.",
          "",
-         {[](settings& s, const std::string& key, const std::string& value) {
+         {[](settings& s, const std::string& key, const std::string& value, warning_list&) {
               std::size_t count = 0;
               for (std::size_t at = value.find("%s"); at != std::string::npos;
                    at = value.find("%s", at + 2)) {
@@ -382,7 +210,7 @@ const std::vector<descriptor>& descriptors() {
          "Recommended in production: event types come from clients, and each new one makes a "
          "topic, e.g. [a-z][a-z0-9_]{0,63}.",
          ours,
-         {[](settings& s, const std::string& key, const std::string& value) {
+         {[](settings& s, const std::string& key, const std::string& value, warning_list&) {
               try {
                   std::regex check(value, std::regex::ECMAScript);
               } catch (const std::regex_error& e) {
@@ -398,18 +226,18 @@ const std::vector<descriptor>& descriptors() {
          "Topics the publisher does not hold yet that event types may make in a minute; a batch "
          "past it is refused (HTTP 429, code 3) and may be retried later. 0: no limit.",
          "Ours; upstream lets any client make any number of topics.",
-         integer_field(RACCOON_FIELD(max_new_topics_per_minute), 0, 1'000'000)},
+         integer_field<settings>(RACCOON_FIELD(max_new_topics_per_minute), 0, 1'000'000)},
         {"EVENT_ACK",
          "event.ack",
          "0",
          "0: ack when accepted; 1: ack when the broker confirmed every event.",
          "Upstream treats any number but 1 as 0 without a word; here that is a warning.",
-         {[](settings& s, const std::string& key, const std::string& value) {
-              const auto mode = parse_integer(s, key, value, std::numeric_limits<int>::min(),
-                                              std::numeric_limits<int>::max());
+         {[](settings& s, const std::string& key, const std::string& value, warning_list& w) {
+              const auto mode = parse_integer(key, value, std::numeric_limits<int>::min(),
+                                              std::numeric_limits<int>::max(), w);
               s.event_ack = mode == 1 ? ack_mode::on_delivery : ack_mode::on_accept;
               if (mode != 0 && mode != 1) {
-                  s.warnings.push_back(key + "=" + value + " is neither 0 nor 1; acking as 0 does");
+                  w.push_back(key + "=" + value + " is neither 0 nor 1; acking as 0 does");
               }
           },
           "0 or 1"}},
@@ -420,172 +248,168 @@ const std::vector<descriptor>& descriptors() {
          "are refused at once the same way. 0: wait as long as librdkafka does "
          "(PUBLISHER_KAFKA_CLIENT_MESSAGE_TIMEOUT_MS, 300 s by default).",
          "Ours; upstream waits for librdkafka's message timeout.",
-         duration_field(RACCOON_FIELD(ack_deadline), 0)},
-        {"PUBLISHER_TYPE", "publisher.type", "kafka",
-         "Where events go: kafka, or log (JSON lines on stdout).",
-         "Upstream also has pubsub and kinesis, not yet built here.",
-         choice_field(RACCOON_FIELD(publisher),
-                      std::vector<std::pair<std::string, publisher_type>>{
-                          {"kafka", publisher_type::kafka}, {"log", publisher_type::log}},
-                      "kafka or log (pubsub and kinesis are not built yet)")},
-        {"PUBLISHER_KAFKA_FLUSH_INTERVAL_MS", "publisher.kafka.flush_interval_ms", "1000",
-         "On shutdown, how long the publisher may take to deliver what it holds.", "",
-         duration_field(RACCOON_FIELD(kafka.flush_interval), 0)},
-        {"PUBLISHER_KAFKA_DELIVERY_CHANNEL_SIZE", "publisher.kafka.delivery_channel_size", "10",
-         "Accepted as upstream's; each delivery report here completes its batch directly.",
-         "Read, not used.", accepted_integer()},
-        {"PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS",
-         "publisher.kafka.client.bootstrap_servers",
-         "",
-         "Kafka brokers, host:port separated by commas. Every PUBLISHER_KAFKA_CLIENT_* "
-         "setting is passed to librdkafka with _ turned into .",
-         "",
-         {nullptr, "host:port, separated by commas"}},
-        {"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MESSAGES",
-         "publisher.kafka.client.queue_buffering_max_messages",
-         "100000",
-         "Messages librdkafka holds before produce waits.",
-         "",
-         {nullptr, "a librdkafka value"}},
-        {linger_key,
-         "publisher.kafka.client.linger_ms",
-         "1",
-         "How long librdkafka gathers a partition's messages before sending them "
-         "(librdkafka's own default is 5): with EVENT_ACK=1 every ack waits for it. "
-         "PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MS is the same property and, when "
-         "set, replaces this default.",
-         "Upstream leaves librdkafka's 5 ms.",
-         {nullptr, "a librdkafka value"}},
+         duration_field<settings>(RACCOON_FIELD(ack_deadline), 0)},
+        {"PUBLISHER_TYPE",
+         "publisher.type",
+         "kafka",
+         "Where events go: the name of a publisher (kafka, or log: JSON lines on stdout). Each "
+         "publisher's own settings are named PUBLISHER_<NAME>_*.",
+         "Upstream also has pubsub and kinesis.",
+         {[](settings& s, const std::string&, const std::string& value, warning_list&) {
+              s.publisher_type = lowercase(value);
+          },
+          "the name of a publisher"}},
         {"PUBLISHER_PUBSUB_PROJECT_ID", "publisher.pubsub.project_id", "",
          "Google Cloud project of the Pub/Sub topics.", "Read, not used: no pubsub publisher yet.",
-         accepted_text()},
+         accepted_text<settings>()},
         {"PUBLISHER_PUBSUB_CREDENTIALS", "publisher.pubsub.credentials", "",
          "Service-account JSON file for Pub/Sub.", "Read, not used: no pubsub publisher yet.",
-         accepted_text()},
+         accepted_text<settings>()},
         {"PUBLISHER_PUBSUB_TOPIC_AUTOCREATE", "publisher.pubsub.topic_autocreate", "false",
          "Create a missing Pub/Sub topic.", "Read, not used: no pubsub publisher yet.",
-         accepted_bool()},
+         accepted_bool<settings>()},
         {"PUBLISHER_PUBSUB_TOPIC_RETENTION_MS", "publisher.pubsub.topic_retention_ms", "0",
          "Retention of a created Pub/Sub topic.", "Read, not used: no pubsub publisher yet.",
-         accepted_integer()},
+         accepted_integer<settings>()},
         {"PUBLISHER_PUBSUB_PUBLISH_TIMEOUT_MS", "publisher.pubsub.publish_timeout_ms", "60000",
          "How long a Pub/Sub publish may take.", "Read, not used: no pubsub publisher yet.",
-         accepted_integer()},
+         accepted_integer<settings>()},
         {"PUBLISHER_PUBSUB_PUBLISH_DELAY_THRESHOLD_MS",
          "publisher.pubsub.publish_delay_threshold_ms", "10",
          "How long Pub/Sub messages are gathered before a publish.",
-         "Read, not used: no pubsub publisher yet.", accepted_integer()},
+         "Read, not used: no pubsub publisher yet.", accepted_integer<settings>()},
         {"PUBLISHER_PUBSUB_PUBLISH_COUNT_THRESHOLD", "publisher.pubsub.publish_count_threshold",
          "100", "Messages gathered before a Pub/Sub publish.",
-         "Read, not used: no pubsub publisher yet.", accepted_integer()},
+         "Read, not used: no pubsub publisher yet.", accepted_integer<settings>()},
         {"PUBLISHER_PUBSUB_PUBLISH_BYTE_THRESHOLD", "publisher.pubsub.publish_byte_threshold",
          "1000000", "Bytes gathered before a Pub/Sub publish.",
-         "Read, not used: no pubsub publisher yet.", accepted_integer()},
+         "Read, not used: no pubsub publisher yet.", accepted_integer<settings>()},
         {"PUBLISHER_KINESIS_AWS_REGION", "publisher.kinesis.aws_region", "",
          "AWS region of the Kinesis streams.", "Read, not used: no kinesis publisher yet.",
-         accepted_text()},
+         accepted_text<settings>()},
         {"PUBLISHER_KINESIS_CREDENTIALS", "publisher.kinesis.credentials", "",
          "AWS shared-credentials file for Kinesis.", "Read, not used: no kinesis publisher yet.",
-         accepted_text()},
+         accepted_text<settings>()},
         {"PUBLISHER_KINESIS_STREAM_AUTOCREATE", "publisher.kinesis.stream_autocreate", "false",
          "Create a missing Kinesis stream.", "Read, not used: no kinesis publisher yet.",
-         accepted_bool()},
+         accepted_bool<settings>()},
         {"PUBLISHER_KINESIS_STREAM_PROBE_INTERVAL_MS", "publisher.kinesis.stream_probe_interval_ms",
          "1000", "How often a created Kinesis stream is checked for ACTIVE.",
-         "Read, not used: no kinesis publisher yet.", accepted_integer()},
+         "Read, not used: no kinesis publisher yet.", accepted_integer<settings>()},
         {"PUBLISHER_KINESIS_STREAM_MODE", "publisher.kinesis.stream_mode", "ON_DEMAND",
          "Mode of a created Kinesis stream: ON_DEMAND or PROVISIONED.",
-         "Read, not used: no kinesis publisher yet.", accepted_text()},
+         "Read, not used: no kinesis publisher yet.", accepted_text<settings>()},
         {"PUBLISHER_KINESIS_STREAM_SHARDS", "publisher.kinesis.stream_shards", "4",
          "Shards of a created PROVISIONED Kinesis stream.",
-         "Read, not used: no kinesis publisher yet.", accepted_integer()},
+         "Read, not used: no kinesis publisher yet.", accepted_integer<settings>()},
         {"PUBLISHER_KINESIS_PUBLISH_TIMEOUT_MS", "publisher.kinesis.publish_timeout_ms", "60000",
          "How long a Kinesis publish may take.", "Read, not used: no kinesis publisher yet.",
-         accepted_integer()},
+         accepted_integer<settings>()},
         {"METRIC_RUNTIME_STATS_RECORD_INTERVAL_MS",
          "metric.runtime_stats_record_interval_ms",
          "10000",
          "Accepted as upstream's; process figures are read at each scrape and flush.",
          "Read, not used: figures are read when they are reported.",
-         {[](settings& s, const std::string& key, const std::string& value) {
-              parse_integer(s, key, value, 1, std::numeric_limits<std::int32_t>::max());
+         {[](settings&, const std::string& key, const std::string& value, warning_list& w) {
+              parse_integer(key, value, 1, std::numeric_limits<std::int32_t>::max(), w);
           },
           "milliseconds, " + range_text(1, std::numeric_limits<std::int32_t>::max())}},
         {"METRIC_STATSD_ENABLED", "metric.statsd.enabled", "false", "Send metrics to statsd.", "",
-         bool_field(RACCOON_FIELD(metric.statsd_enabled))},
+         bool_field<settings>(RACCOON_FIELD(metric.statsd_enabled))},
         {"METRIC_STATSD_ADDRESS", "metric.statsd.address", ":8125", "statsd host:port.", "",
-         string_field(RACCOON_FIELD(metric.statsd_address))},
+         string_field<settings>(RACCOON_FIELD(metric.statsd_address))},
         {"METRIC_STATSD_FLUSH_PERIOD_MS", "metric.statsd.flush_period_ms", "10000",
          "How often metrics go to statsd.", "",
-         duration_field(RACCOON_FIELD(metric.statsd_flush_period), 1)},
+         duration_field<settings>(RACCOON_FIELD(metric.statsd_flush_period), 1)},
         {"METRIC_PROMETHEUS_ENABLED", "metric.prometheus.enabled", "false",
-         "Serve metrics for Prometheus.", "", bool_field(RACCOON_FIELD(metric.prometheus_enabled))},
+         "Serve metrics for Prometheus.", "",
+         bool_field<settings>(RACCOON_FIELD(metric.prometheus_enabled))},
         {"METRIC_PROMETHEUS_PORT", "metric.prometheus.port", "9090",
-         "Port of the Prometheus endpoint.", "", port_field(RACCOON_FIELD(metric.prometheus_port))},
+         "Port of the Prometheus endpoint.", "",
+         port_field<settings>(RACCOON_FIELD(metric.prometheus_port))},
         {"METRIC_PROMETHEUS_PATH",
          "metric.prometheus.path",
          "/metrics",
          "Path of the Prometheus endpoint.",
          "A path without its leading / is served with one, with a warning; upstream's router "
          "never matches it.",
-         {[](settings& s, const std::string& key, const std::string& value) {
+         {[](settings& s, const std::string& key, const std::string& value, warning_list& w) {
               s.metric.prometheus_path = value.starts_with('/') ? value : "/" + value;
               if (!value.starts_with('/')) {
-                  s.warnings.push_back(key + "=" + value + " does not start with /; serving " +
-                                       s.metric.prometheus_path);
+                  w.push_back(key + "=" + value + " does not start with /; serving " +
+                              s.metric.prometheus_path);
               }
           },
           "a path"}},
         {"METRIC_EVENT_TYPE_LIMIT", "metric.event_type_limit", "100",
          "Distinct event types the metrics tell apart; later ones are reported as \"other\".", ours,
-         integer_field(RACCOON_FIELD(metric.event_type_limit), 1, 100000)},
+         integer_field<settings>(RACCOON_FIELD(metric.event_type_limit), 1, 100000)},
         {"METRIC_CONN_GROUP_LIMIT", "metric.conn_group_limit", "100",
          "Distinct connection groups the metrics tell apart; later ones are reported as "
          "\"other\".",
-         ours, integer_field(RACCOON_FIELD(metric.conn_group_limit), 1, 100000)},
+         ours, integer_field<settings>(RACCOON_FIELD(metric.conn_group_limit), 1, 100000)},
         {"LOG_LEVEL", "log.level", "info", "trace, debug, info, warn, error or off.",
          "Upstream's fatal and panic are taken as error.",
-         choice_field(RACCOON_FIELD(log_level),
-                      std::vector<std::pair<std::string, std::string>>{{"trace", "trace"},
-                                                                       {"debug", "debug"},
-                                                                       {"info", "info"},
-                                                                       {"warn", "warn"},
-                                                                       {"warning", "warn"},
-                                                                       {"error", "error"},
-                                                                       {"fatal", "error"},
-                                                                       {"panic", "error"},
-                                                                       {"off", "off"}},
-                      "trace, debug, info, warn, error or off")},
+         choice_field<settings>(
+             RACCOON_FIELD(log_level),
+             std::vector<std::pair<std::string, std::string>>{{"trace", "trace"},
+                                                              {"debug", "debug"},
+                                                              {"info", "info"},
+                                                              {"warn", "warn"},
+                                                              {"warning", "warn"},
+                                                              {"error", "error"},
+                                                              {"fatal", "error"},
+                                                              {"panic", "error"},
+                                                              {"off", "off"}},
+             "trace, debug, info, warn, error or off")},
         {"LOG_FORMAT", "log.format", "text",
          "text, or json: one JSON object per line for log shippers.", ours,
-         choice_field(RACCOON_FIELD(log_format),
-                      std::vector<std::pair<std::string, log_encoding>>{
-                          {"text", log_encoding::text}, {"json", log_encoding::json}},
-                      "text or json")},
+         choice_field<settings>(RACCOON_FIELD(log_format),
+                                std::vector<std::pair<std::string, log_encoding>>{
+                                    {"text", log_encoding::text}, {"json", log_encoding::json}},
+                                "text or json")},
         {"LOG_REQUEST_ERRORS_PER_SECOND", "log.request_errors_per_second", "10",
          "Log lines about bad requests per second, beyond which they are counted and summed "
          "up; 0 logs every one.",
-         ours, integer_field(RACCOON_FIELD(log_request_errors_per_second), 0, 1000000)},
+         ours, integer_field<settings>(RACCOON_FIELD(log_request_errors_per_second), 0, 1000000)},
     };
     return table;
 }
 
 #undef RACCOON_FIELD
 
-const descriptor* find_descriptor(std::string_view key) {
-    for (const auto& d : descriptors()) {
-        if (d.key == key) return &d;
+// Every setting load() knows: the table's, then the groups'.
+class known_settings {
+ public:
+    explicit known_settings(const std::vector<const setting_group*>& groups) : groups_(groups) {
+        for (const auto& d : descriptors()) {
+            rows_.push_back({d.key, d.yaml, d.default_value, d.meaning, d.upstream, d.bind.allowed,
+                             d.bind.is_boolean});
+        }
+        for (const auto* group : groups)
+            rows_.insert(rows_.end(), group->rows().begin(), group->rows().end());
     }
-    return nullptr;
-}
 
-bool is_kafka_client_key(std::string_view key) {
-    return key.starts_with(kafka_client_prefix) && key.size() > kafka_client_prefix.size();
-}
+    const std::vector<setting_row>& rows() const noexcept { return rows_; }
 
-bool is_known_key(std::string_view key) {
-    return find_descriptor(key) != nullptr || is_kafka_client_key(key);
-}
+    const setting_row* find(std::string_view key) const {
+        auto row = std::ranges::find(rows_, key, &setting_row::key);
+        return row == rows_.end() ? nullptr : &*row;
+    }
+
+    // Whether a group, rather than the table, reads the key.
+    bool group_owns(std::string_view key) const {
+        return std::ranges::any_of(groups_, [key](const auto* g) { return g->owns(key); });
+    }
+
+    bool knows(std::string_view key) const { return find(key) != nullptr || group_owns(key); }
+
+    const std::vector<const setting_group*>& groups() const noexcept { return groups_; }
+
+ private:
+    const std::vector<const setting_group*>& groups_;
+    std::vector<setting_row> rows_;
+};
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
     std::vector<std::size_t> row(b.size() + 1);
@@ -604,14 +428,15 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 // The warning for a key no setting has: its name, and the known key it most
 // likely meant when one is near enough to be a slip.
-std::string unknown_key_warning(const std::string& key, const std::string& source) {
+std::string unknown_key_warning(const known_settings& known, const std::string& key,
+                                const std::string& source) {
     std::string warning = "unknown setting " + key + " (in " + source + ") is ignored";
-    const descriptor* nearest = nullptr;
+    const setting_row* nearest = nullptr;
     std::size_t best = std::max<std::size_t>(3, key.size() / 5) + 1;
-    for (const auto& d : descriptors()) {
-        if (const std::size_t distance = edit_distance(key, d.key); distance < best) {
+    for (const auto& row : known.rows()) {
+        if (const std::size_t distance = edit_distance(key, row.key); distance < best) {
             best = distance;
-            nearest = &d;
+            nearest = &row;
         }
     }
     if (nearest != nullptr) warning += "; did you mean " + std::string(nearest->key) + "?";
@@ -627,15 +452,7 @@ bool looks_like_a_setting(std::string_view key) {
     return false;
 }
 
-std::string kafka_property_name(std::string_view key) {
-    std::string name(key.substr(kafka_client_prefix.size()));
-    for (char& c : name) {
-        c = (c == '_') ? '.' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return name;
-}
-
-using raw_values = std::map<std::string, std::string>;
+using raw_values = given_values;
 
 void flatten_yaml(const YAML::Node& node, const std::string& prefix, raw_values& out) {
     if (node.IsMap()) {
@@ -657,7 +474,8 @@ void flatten_yaml(const YAML::Node& node, const std::string& prefix, raw_values&
     }
 }
 
-raw_values read_file(const std::string& path, std::vector<std::string>& warnings) {
+raw_values read_file(const known_settings& known, const std::string& path,
+                     std::vector<std::string>& warnings) {
     // yaml-cpp opens a directory and then throws from its first read, leaking
     // its buffer; refuse it before.
     std::error_code ignored;
@@ -675,11 +493,11 @@ raw_values read_file(const std::string& path, std::vector<std::string>& warnings
     }
     // As upstream, a key no setting has is left alone, here with a warning.
     for (auto entry = values.begin(); entry != values.end();) {
-        if (is_known_key(entry->first)) {
+        if (known.knows(entry->first)) {
             ++entry;
             continue;
         }
-        warnings.push_back(unknown_key_warning(entry->first, path));
+        warnings.push_back(unknown_key_warning(known, entry->first, path));
         entry = values.erase(entry);
     }
     return values;
@@ -689,11 +507,6 @@ struct parsed_args {
     std::string config_file;
     raw_values flags;
 };
-
-bool is_boolean_setting(const std::string& key) {
-    const descriptor* d = find_descriptor(key);
-    return d != nullptr && d->bind.is_boolean;
-}
 
 bool is_boolean_text(const std::string& text) {
     try {
@@ -707,7 +520,7 @@ bool is_boolean_text(const std::string& text) {
 // Flags as upstream's command line (pflag) takes them: --name=value,
 // --name value, a boolean's bare --name for true, and -c FILE, -c=FILE or
 // -cFILE for --config FILE.
-parsed_args parse_args(const std::vector<std::string>& args) {
+parsed_args parse_args(const known_settings& known, const std::vector<std::string>& args) {
     parsed_args parsed;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string& arg = args[i];
@@ -733,7 +546,8 @@ parsed_args parse_args(const std::vector<std::string>& args) {
         }
         const std::string key = canonical_key(name);
         if (eq == std::string::npos) {
-            if (is_boolean_setting(key) &&
+            const setting_row* row = known.find(key);
+            if (row != nullptr && row->is_boolean &&
                 (i + 1 == args.size() || !is_boolean_text(args[i + 1]))) {
                 value = "true";
             } else if (i + 1 < args.size()) {
@@ -747,7 +561,7 @@ parsed_args parse_args(const std::vector<std::string>& args) {
             continue;
         }
         // As upstream's command line, a flag it does not know is refused.
-        if (!is_known_key(key)) {
+        if (!known.knows(key)) {
             throw invalid_setting("--" + name, value, "a known setting; see --help");
         }
         parsed.flags[key] = value;
@@ -825,6 +639,65 @@ invalid_setting::invalid_setting(const std::string& key, const std::string& valu
     : std::runtime_error("invalid setting " + key + "=\"" + value + "\": expected " + allowed),
       key_(key) {}
 
+std::string range_text(std::int64_t min, std::int64_t max) {
+    return std::to_string(min) + " to " + std::to_string(max);
+}
+
+std::int64_t parse_integer(const std::string& key, const std::string& value, std::int64_t min,
+                           std::int64_t max, warning_list& warnings, out_of_range policy) {
+    std::int64_t parsed = 0;
+    const char* first = value.data();
+    const char* last = value.data() + value.size();
+    // Go's strconv.Atoi, which upstream parses integers with, takes a leading '+'.
+    if (value.size() > 1 && value[0] == '+' && value[1] != '-') ++first;
+    // Beyond 64 bits Go's parser fails too, so upstream refuses it as well.
+    auto [end, error] = std::from_chars(first, last, parsed);
+    if (error != std::errc{} || end != last) {
+        throw invalid_setting(key, value, "an integer from " + range_text(min, max));
+    }
+    if (parsed >= min && parsed <= max) return parsed;
+    if (policy == out_of_range::refuse) {
+        throw invalid_setting(key, value, "an integer from " + range_text(min, max));
+    }
+    const std::int64_t used = std::clamp(parsed, min, max);
+    warnings.push_back(key + "=" + value + " is outside " + range_text(min, max) + "; using " +
+                       std::to_string(used));
+    return used;
+}
+
+bool parse_bool(const std::string& key, const std::string& value) {
+    const std::string lower = lowercase(value);
+    // Go's strconv.ParseBool, which upstream parses booleans with, also takes t and f.
+    if (lower == "true" || lower == "t" || lower == "1") return true;
+    if (lower == "false" || lower == "f" || lower == "0") return false;
+    throw invalid_setting(key, value, "true or false");
+}
+
+std::vector<std::string> parse_list(const std::string& value) {
+    std::vector<std::string> items;
+    std::string current;
+    for (char c : value) {
+        if (c == ',' || std::isspace(static_cast<unsigned char>(c))) {
+            if (!current.empty()) items.push_back(std::move(current));
+            current.clear();
+        } else {
+            current.push_back(c);
+        }
+    }
+    if (!current.empty()) items.push_back(std::move(current));
+    return items;
+}
+
+std::string lowercase(std::string text) {
+    std::ranges::transform(text, text.begin(), [](unsigned char c) { return std::tolower(c); });
+    return text;
+}
+
+bool setting_group::owns(std::string_view key) const {
+    return (!prefix_.empty() && key.starts_with(prefix_) && key.size() > prefix_.size()) ||
+           std::ranges::find(rows_, key, &setting_row::key) != rows_.end();
+}
+
 std::string canonical_key(std::string_view spelling) {
     std::string key(spelling);
     for (char& c : key) {
@@ -845,53 +718,43 @@ environment process_environment() {
     return env;
 }
 
-settings load(const std::vector<std::string>& args, const environment& env) {
-    parsed_args parsed = parse_args(args);
+settings load(const std::vector<std::string>& args, const environment& env,
+              const std::vector<const setting_group*>& groups) {
+    const known_settings known(groups);
+    parsed_args parsed = parse_args(known, args);
     std::vector<std::string> warnings;
 
     raw_values values;
     if (!parsed.config_file.empty()) {
-        for (auto& [key, value] : read_file(parsed.config_file, warnings)) values[key] = value;
+        for (auto& [key, value] : read_file(known, parsed.config_file, warnings)) {
+            values[key] = value;
+        }
     }
     for (const auto& [key, value] : env) {
         // An empty variable counts as unset, as in viper, which upstream reads it with.
         if (value.empty()) continue;
-        if (is_known_key(key)) {
+        if (known.knows(key)) {
             values[key] = value;
         } else if (looks_like_a_setting(key)) {
-            warnings.push_back(unknown_key_warning(key, "the environment"));
+            warnings.push_back(unknown_key_warning(known, key, "the environment"));
         }
     }
     for (auto& [key, value] : parsed.flags) values[key] = value;
-    if (const auto alias = values.find(std::string(linger_alias_key)); alias != values.end()) {
-        if (const auto linger = values.find(std::string(linger_key));
-            linger != values.end() && linger->second != alias->second) {
-            throw invalid_setting(alias->first, alias->second,
-                                  "the same librdkafka property as " + linger->first + "=" +
-                                      linger->second + "; set one of them");
-        }
-    }
-    for (const auto& d : descriptors()) {
-        if (d.key == linger_key && values.contains(std::string(linger_alias_key))) continue;
-        values.try_emplace(std::string(d.key), d.default_value);
-    }
 
     settings result;
-    result.warnings = std::move(warnings);
+    for (const auto& d : descriptors()) {
+        const std::string key(d.key);
+        const auto given = values.find(key);
+        d.bind.apply(result, key,
+                     given != values.end() ? given->second : std::string(d.default_value),
+                     warnings);
+    }
     for (const auto& [key, value] : values) {
-        const descriptor* d = find_descriptor(key);
-        if (d != nullptr && d->bind.apply) {
-            d->bind.apply(result, key, value);
-        } else if (is_kafka_client_key(key) && !value.empty()) {
-            result.kafka.client[kafka_property_name(key)] = value;
-        }
+        if (known.group_owns(key)) result.group_values.emplace(key, value);
     }
+    for (const auto* group : groups) group->check(result.group_values, warnings);
+    result.warnings = std::move(warnings);
 
-    if (result.publisher == publisher_type::kafka &&
-        !result.kafka.client.contains("bootstrap.servers")) {
-        throw invalid_setting("PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS", "",
-                              "host:port of at least one broker when PUBLISHER_TYPE=kafka");
-    }
     if (result.server.grpc_port == result.server.websocket_port) {
         throw invalid_setting("SERVER_GRPC_PORT", std::to_string(result.server.grpc_port),
                               "a port other than SERVER_WEBSOCKET_PORT");
@@ -900,43 +763,46 @@ settings load(const std::vector<std::string>& args, const environment& env) {
     return result;
 }
 
-std::string help_text() {
+std::string help_text(const std::vector<const setting_group*>& groups) {
     std::ostringstream out;
     out << "Usage: raccoon server [-c FILE | --config FILE] [--NAME=VALUE ...]\n\n"
            "Every setting is read, in rising precedence, from its default, the YAML file\n"
            "given by --config, the environment variable NAME, and the flag --NAME (also\n"
            "spelled --name.with.dots or --name-with-dashes). A key the file or the\n"
            "environment has that no setting has is ignored with a warning.\n\n";
-    for (const auto& d : descriptors()) {
+    const known_settings known(groups);
+    for (const auto& d : known.rows()) {
         out << "  " << d.key << " (default \"" << d.default_value << "\")\n      " << d.meaning
             << "\n";
     }
     return out.str();
 }
 
-std::string reference_markdown() {
+std::string reference_markdown(const std::vector<const setting_group*>& groups) {
     std::ostringstream out;
     out << "| Variable | YAML key | Flag | Default | Accepted | Meaning | Upstream |\n"
            "|---|---|---|---|---|---|---|\n";
-    for (const auto& d : descriptors()) {
+    const known_settings known(groups);
+    for (const auto& d : known.rows()) {
         out << "| `" << d.key << "` | `" << d.yaml << "` | `" << flag_of(d.key) << "` | "
             << (d.default_value.empty() ? "" : "`" + std::string(d.default_value) + "`") << " | "
-            << markdown_cell(d.bind.allowed) << " | " << markdown_cell(d.meaning) << " | "
+            << markdown_cell(d.allowed) << " | " << markdown_cell(d.meaning) << " | "
             << (d.upstream.empty() ? "Same." : markdown_cell(d.upstream)) << " |\n";
     }
     return out.str();
 }
 
-std::string sample_yaml() {
+std::string sample_yaml(const std::vector<const setting_group*>& groups) {
     // The settings as a tree of YAML maps, each map's keys in the order the
     // table first names them.
     struct yaml_node {
         std::string name;
-        const descriptor* setting = nullptr;
+        const setting_row* setting = nullptr;
         std::vector<yaml_node> children;
     };
     yaml_node root;
-    for (const auto& d : descriptors()) {
+    const known_settings known(groups);
+    for (const auto& d : known.rows()) {
         yaml_node* at = &root;
         std::istringstream parts{std::string(d.yaml)};
         for (std::string part; std::getline(parts, part, '.');) {

@@ -1,6 +1,11 @@
 """Shared fixtures of the integration tests: the real `raccoon` binary against
 the real single-node Kafka broker that the CTest fixture started.
 
+Each publisher's own tests live in tests/integration/<publisher>/ and override
+the `publisher_settings` fixture (in the test module, or imported into it from
+a module of that folder: a second conftest.py would hide this one's helpers,
+which the tests import as `conftest`).
+
 Environment (set by tests/integration/CMakeLists.txt):
   RACCOON_BIN           the server binary
   RACCOON_KAFKA_DIR     the broker's state dir; its host:port is in DIR/bootstrap
@@ -167,9 +172,9 @@ class RaccoonServer:
 
 
 class RaccoonFactory:
-    def __init__(self, tmp_path_factory, bootstrap):
+    def __init__(self, tmp_path_factory, publisher_settings):
         self.tmp_path_factory = tmp_path_factory
-        self.bootstrap = bootstrap
+        self.publisher_settings = publisher_settings
         self.servers = []
 
     def start(self, event_ack=1, env=None, wait=True, args=()):
@@ -182,12 +187,11 @@ class RaccoonFactory:
             "SERVER_GRPC_PORT": free_port(avoid={port}),
             "SERVER_BIND_ADDRESS": HOST,
             "SERVER_IO_THREADS": 2,
-            "PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS": self.bootstrap,
             "EVENT_DISTRIBUTION_PUBLISHER_PATTERN": f"it-{uuid.uuid4().hex[:16]}-%s",
             "EVENT_ACK": event_ack,
             "WORKER_BUFFER_FLUSH_TIMEOUT_MS": 3000,
-            "PUBLISHER_KAFKA_FLUSH_INTERVAL_MS": 2000,
             "LOG_LEVEL": "info",
+            **self.publisher_settings,
         }
         for key, value in (env or {}).items():
             settings[key] = value
@@ -223,22 +227,32 @@ def bootstrap():
     return read_bootstrap()
 
 
+@pytest.fixture(scope="session")
+def publisher_settings(bootstrap):
+    """The settings of the publisher the servers under test use: here Kafka's.
+    A publisher's own test folder overrides this fixture in its conftest.py."""
+    return {
+        "PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS": bootstrap,
+        "PUBLISHER_KAFKA_FLUSH_INTERVAL_MS": 2000,
+    }
+
+
 @pytest.fixture
-def raccoon(tmp_path_factory, bootstrap):
+def raccoon(tmp_path_factory, publisher_settings):
     """Factory: raccoon.start(event_ack=..., env={...}) -> RaccoonServer.
 
     On teardown every server still running gets SIGTERM and must exit 0 within
     its drain bounds plus a margin."""
-    factory = RaccoonFactory(tmp_path_factory, bootstrap)
+    factory = RaccoonFactory(tmp_path_factory, publisher_settings)
     yield factory
     problems = factory.stop_all()
     assert not problems, "\n".join(problems)
 
 
 @pytest.fixture(scope="module")
-def module_raccoon(tmp_path_factory, bootstrap):
+def module_raccoon(tmp_path_factory, publisher_settings):
     """Like `raccoon`, for servers shared by the tests of one module."""
-    factory = RaccoonFactory(tmp_path_factory, bootstrap)
+    factory = RaccoonFactory(tmp_path_factory, publisher_settings)
     yield factory
     problems = factory.stop_all()
     assert not problems, "\n".join(problems)

@@ -3,15 +3,11 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <stdexcept>
+#include <raccoon/config/setting_table.hpp>
 #include <string>
 #include <vector>
 
 namespace raccoon::config {
-
-using milliseconds = std::chrono::milliseconds;
-
-enum class publisher_type { kafka, log };
 
 enum class ack_mode {
     // Ack as soon as the batch is accepted into the channel (upstream EVENT_ACK=0).
@@ -68,12 +64,6 @@ struct worker_settings {
     milliseconds buffer_flush_timeout{5000};
 };
 
-struct kafka_settings {
-    // librdkafka properties, from PUBLISHER_KAFKA_CLIENT_* with `_` turned into `.`.
-    std::map<std::string, std::string> client;
-    milliseconds flush_interval{1000};
-};
-
 struct metric_settings {
     bool statsd_enabled = false;
     std::string statsd_address;
@@ -97,27 +87,16 @@ struct settings {
     std::size_t max_new_topics_per_minute = 100;
     ack_mode event_ack = ack_mode::on_accept;
     milliseconds ack_deadline{10000};
-    publisher_type publisher = publisher_type::kafka;
-    kafka_settings kafka;
+    // PUBLISHER_TYPE, lower-cased: the publisher's name.
+    std::string publisher_type;
+    // The settings the setting groups own (the publishers'), as given; each
+    // group reads its own from them.
+    given_values group_values;
     metric_settings metric;
     std::string log_level;
     log_encoding log_format = log_encoding::text;
     int log_request_errors_per_second = 10;
-    // What start-up should warn about: keys it does not know, values it
-    // raised or lowered to the nearest usable one, risky combinations. Never
-    // a refusal: whatever upstream starts with, this server starts with too.
-    std::vector<std::string> warnings;
-};
-
-// A setting that cannot be used; what() is the one line start-up prints.
-class invalid_setting : public std::runtime_error {
- public:
-    invalid_setting(const std::string& key, const std::string& value, const std::string& allowed);
-
-    const std::string& key() const noexcept { return key_; }
-
- private:
-    std::string key_;
+    warning_list warnings;
 };
 
 // The process environment as key/value pairs, so tests can pass their own.
@@ -125,21 +104,24 @@ using environment = std::map<std::string, std::string>;
 
 environment process_environment();
 
-// Loads the settings from, in rising precedence, the built-in defaults, the
-// file named by --config, the environment and the command-line flags, then
-// validates them. Throws invalid_setting for the first bad value.
-settings load(const std::vector<std::string>& args, const environment& env);
+// Loads the settings, and those of `groups`, from, in rising precedence, the
+// built-in defaults, the file named by --config, the environment and the
+// command-line flags, then validates them. Throws invalid_setting for the
+// first bad value.
+settings load(const std::vector<std::string>& args, const environment& env,
+              const std::vector<const setting_group*>& groups = {});
 
-// Every setting with its flag spelling, default and meaning.
-std::string help_text();
+// Every setting, the groups' after the others, with its flag spelling,
+// default and meaning.
+std::string help_text(const std::vector<const setting_group*>& groups = {});
 
 // docs/configuration.md's table of every setting: variable, YAML key, flag,
 // default, accepted values, meaning and how it differs from upstream.
-std::string reference_markdown();
+std::string reference_markdown(const std::vector<const setting_group*>& groups = {});
 
 // config/raccoon.yaml: every setting at its default, nested as upstream's
 // config.sample.yml nests them, each with its meaning as a comment.
-std::string sample_yaml();
+std::string sample_yaml(const std::vector<const setting_group*>& groups = {});
 
 // Turns a flag, file key or variable spelling into the variable name:
 // "server.websocket.port" and "server-websocket-port" become SERVER_WEBSOCKET_PORT.

@@ -32,16 +32,6 @@ struct catalog {
     histogram_family& worker_processing_duration_milliseconds;  // worker
     counter_family& events_undelivered_after_ack_total;         // conn_group
 
-    // Kafka.
-    counter_family& kafka_messages_delivered_total;     // success, conn_group, event_type
-    counter_family& kafka_messages_undelivered_total;   // success, conn_group, event_type
-    counter_family& kafka_unknown_topic_failure_total;  // topic, event_type
-    gauge_family& kafka_tx_messages_total;
-    gauge_family& kafka_tx_messages_bytes_total;
-    gauge_family& kafka_brokers_tx_total;                  // broker
-    gauge_family& kafka_brokers_tx_bytes_total;            // broker
-    gauge_family& kafka_brokers_rtt_average_milliseconds;  // broker
-
     // The process, sampled at each scrape or flush.
     gauge_family& process_resident_memory_bytes;
     gauge_family& process_threads;

@@ -11,7 +11,8 @@
 
 namespace raccoon::publisher {
 
-// Where the workers hand batches. Implementations: kafka/, log/.
+// Where the workers hand batches. Each implementation is a folder of its own
+// (kafka/, log/, ...), listed in registry.cpp; app names none of them.
 class publisher {
  public:
     virtual ~publisher() = default;
@@ -26,6 +27,9 @@ class publisher {
     // Waits up to `timeout` for everything published to be delivered, then
     // fails what is left. Returns how many events were failed that way.
     virtual std::size_t flush(std::chrono::milliseconds timeout) = 0;
+
+    // How long a shutdown's flush waits: the publisher's own setting.
+    virtual std::chrono::milliseconds flush_timeout() const = 0;
 
     // Makes publish() fail what it cannot enqueue now instead of waiting for
     // room; used once a shutdown's drain time is over.

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
-#include <raccoon/config/settings.hpp>
+#include <raccoon/config/setting_table.hpp>
 #include <raccoon/core/error.hpp>
-#include <raccoon/metrics/catalog.hpp>
+#include <raccoon/publisher/kafka/kafka_metrics.hpp>
 #include <raccoon/publisher/kafka/kafka_publisher.hpp>
 #include <string>
 #include <utility>
@@ -57,7 +57,7 @@ void end_delivered_run() {
     if (current_run.count == 0) return;
     const core::event& first = *current_run.first;
     const std::uint64_t count = std::exchange(current_run.count, 0);
-    metrics::global()
+    process_metrics()
         .kafka_messages_delivered_total.with({"true", first.owner->identity.group, first.type})
         .add(count);
     first.owner->report_deliveries(count);  // may delete the batch
@@ -77,7 +77,7 @@ void report_delivered(core::event& e) {
 void report_failed(core::event& e, std::string_view topic, rd_kafka_resp_err_t error,
                    std::string_view detail) {
     end_delivered_run();
-    auto& m = metrics::global();
+    auto& m = process_metrics();
     const std::string& group = e.owner->identity.group;
     m.kafka_messages_delivered_total.with({"false", group, e.type}).add();
     m.kafka_messages_undelivered_total.with({"false", group, e.type}).add();
@@ -99,7 +99,7 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
 // librdkafka's statistics (every PUBLISHER_KAFKA_CLIENT_STATISTICS_INTERVAL_MS),
 // on the delivery thread, into upstream's kafka_* gauges.
 int on_statistics(rd_kafka_t*, char* json, size_t length, void*) {
-    auto& m = metrics::global();
+    auto& m = process_metrics();
     auto stats = nlohmann::json::parse(json, json + length, nullptr, false);
     if (stats.is_discarded()) return 0;
     m.kafka_tx_messages_total.with({}).set(stats.value("txmsgs", 0.0));
@@ -159,7 +159,10 @@ core::topic_naming topic_naming() {
             }};
 }
 
-kafka_publisher::kafka_publisher(const std::map<std::string, std::string>& client) {
+kafka_publisher::kafka_publisher(const std::map<std::string, std::string>& client,
+                                 std::chrono::milliseconds flush_timeout)
+    : flush_timeout_(flush_timeout) {
+    process_metrics();
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     char error[512];
     for (const auto& [property, value] : client) {

@@ -34,4 +34,10 @@ void log_publisher::publish(std::unique_ptr<core::batch> owned) {
 
 std::size_t log_publisher::flush(std::chrono::milliseconds) { return 0; }
 
+kind publisher_kind() {
+    return {"log", nullptr, {}, [](const config::settings&) -> builder {
+                return [] { return std::make_unique<log_publisher>(); };
+            }};
+}
+
 }  // namespace raccoon::publisher::log

@@ -9,6 +9,8 @@
 #include <optional>
 #include <ostream>
 #include <raccoon/config/settings.hpp>
+#include <raccoon/publisher/kafka/kafka_settings.hpp>
+#include <raccoon/publisher/registry.hpp>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -20,6 +22,22 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr const char* bootstrap_key = "PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS";
+
+// load() with every publisher's settings, as the server loads them.
+settings load(const std::vector<std::string>& args, const environment& env) {
+    return config::load(args, env, publisher::setting_groups());
+}
+
+std::string help_text() { return config::help_text(publisher::setting_groups()); }
+std::string sample_yaml() { return config::sample_yaml(publisher::setting_groups()); }
+std::string reference_markdown() { return config::reference_markdown(publisher::setting_groups()); }
+
+// The kafka publisher's settings, as it reads them from the loaded ones.
+publisher::kafka::kafka_options kafka_options_of(const settings& s) {
+    warning_list said_at_load;
+    return publisher::kafka::settings_group().read<publisher::kafka::kafka_options>(s.group_values,
+                                                                                    said_at_load);
+}
 
 // The environment most tests start from: the one setting without a usable
 // default for the kafka publisher.
@@ -71,6 +89,17 @@ std::optional<load_failure> load_error(const std::vector<std::string>& args,
     return std::nullopt;
 }
 
+// What preparing the publisher the settings name refused, before the server listens.
+std::optional<load_failure> prepare_error(const environment& env) {
+    const settings s = load({}, env);
+    try {
+        publisher::find(s.publisher_type).prepare(s);
+    } catch (const invalid_setting& e) {
+        return load_failure{e.key(), e.what()};
+    }
+    return std::nullopt;
+}
+
 // Every field of the settings as text, so two loads can be compared whole.
 std::string describe(const settings& s) {
     std::ostringstream out;
@@ -114,9 +143,10 @@ std::string describe(const settings& s) {
         << s.worker.buffer_flush_timeout.count() << "\n"
         << s.publisher_pattern << "\n"
         << static_cast<int>(s.event_ack) << "\n"
-        << static_cast<int>(s.publisher) << "\n";
-    for (const auto& [name, value] : s.kafka.client) out << name << "=" << value << "\n";
-    out << s.kafka.flush_interval.count() << "\n"
+        << s.publisher_type << "\n";
+    for (const auto& [name, value] : kafka_options_of(s).client)
+        out << name << "=" << value << "\n";
+    out << kafka_options_of(s).flush_interval.count() << "\n"
         << s.metric.statsd_enabled << "\n"
         << s.metric.statsd_address << "\n"
         << s.metric.statsd_flush_period.count() << "\n"
@@ -254,14 +284,14 @@ TEST(ConfigDefaults, MatchTheUpstreamTable) {
     EXPECT_EQ(s.worker.buffer_flush_timeout, milliseconds(5000));
     EXPECT_EQ(s.publisher_pattern, "clickstream-%s-log");
     EXPECT_EQ(s.event_ack, ack_mode::on_accept);
-    EXPECT_EQ(s.publisher, publisher_type::kafka);
-    EXPECT_EQ(s.kafka.flush_interval, milliseconds(1000));
-    EXPECT_EQ(s.kafka.client, (std::map<std::string, std::string>{
-                                  {"bootstrap.servers", "127.0.0.1:9092"},
-                                  // Ours: upstream leaves librdkafka's 5 ms.
-                                  {"linger.ms", "1"},
-                                  {"queue.buffering.max.messages", "100000"},
-                              }));
+    EXPECT_EQ(s.publisher_type, "kafka");
+    EXPECT_EQ(kafka_options_of(s).flush_interval, milliseconds(1000));
+    EXPECT_EQ(kafka_options_of(s).client, (std::map<std::string, std::string>{
+                                              {"bootstrap.servers", "127.0.0.1:9092"},
+                                              // Ours: upstream leaves librdkafka's 5 ms.
+                                              {"linger.ms", "1"},
+                                              {"queue.buffering.max.messages", "100000"},
+                                          }));
     EXPECT_FALSE(s.metric.statsd_enabled);
     EXPECT_EQ(s.metric.statsd_address, ":8125");
     EXPECT_EQ(s.metric.statsd_flush_period, milliseconds(10000));
@@ -417,7 +447,7 @@ TEST(ConfigPrecedence, TheLastOfRepeatedFlagsWins) {
 TEST(ConfigPrecedence, FlagValueMayContainEquals) {
     settings s =
         load({"--PUBLISHER_KAFKA_CLIENT_SASL_JAAS_CONFIG=user=a password=b=c"}, kafka_env());
-    EXPECT_EQ(s.kafka.client.at("sasl.jaas.config"), "user=a password=b=c");
+    EXPECT_EQ(kafka_options_of(s).client.at("sasl.jaas.config"), "user=a password=b=c");
 }
 
 TEST(ConfigPrecedence, UnrelatedEnvironmentIsIgnored) {
@@ -452,18 +482,18 @@ TEST(ConfigValues, KafkaClientSettingsPassThrough) {
                       kafka_env({{"PUBLISHER_KAFKA_CLIENT_LINGER_MS", "5"},
                                  {"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MESSAGES", "42"},
                                  {"PUBLISHER_KAFKA_CLIENT_SASL_MECHANISMS", "PLAIN"}}));
-    EXPECT_EQ(s.kafka.client, (std::map<std::string, std::string>{
-                                  {"acks", "all"},
-                                  {"bootstrap.servers", "127.0.0.1:9092"},
-                                  {"linger.ms", "5"},
-                                  {"queue.buffering.max.messages", "42"},
-                                  {"sasl.mechanisms", "PLAIN"},
-                              }));
+    EXPECT_EQ(kafka_options_of(s).client, (std::map<std::string, std::string>{
+                                              {"acks", "all"},
+                                              {"bootstrap.servers", "127.0.0.1:9092"},
+                                              {"linger.ms", "5"},
+                                              {"queue.buffering.max.messages", "42"},
+                                              {"sasl.mechanisms", "PLAIN"},
+                                          }));
 }
 
 TEST(ConfigValues, KafkaClientLingerIsSetLikeAnyOther) {
-    EXPECT_EQ(load({}, kafka_env({{"PUBLISHER_KAFKA_CLIENT_LINGER_MS", "20"}}))
-                  .kafka.client.at("linger.ms"),
+    EXPECT_EQ(kafka_options_of(load({}, kafka_env({{"PUBLISHER_KAFKA_CLIENT_LINGER_MS", "20"}})))
+                  .client.at("linger.ms"),
               "20");
 }
 
@@ -471,7 +501,9 @@ TEST(ConfigValues, QueueBufferingMaxMsReplacesTheLingerDefault) {
     // The same librdkafka property under its other name: were our default
     // passed too, whichever librdkafka applied last would win.
     const auto from_env =
-        load({}, kafka_env({{"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MS", "20"}})).kafka.client;
+        kafka_options_of(
+            load({}, kafka_env({{"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MS", "20"}})))
+            .client;
     EXPECT_EQ(from_env.at("queue.buffering.max.ms"), "20");
     EXPECT_FALSE(from_env.contains("linger.ms"));
 
@@ -481,12 +513,13 @@ TEST(ConfigValues, QueueBufferingMaxMsReplacesTheLingerDefault) {
         "    client:\n"
         "      bootstrap_servers: broker-1:9092\n"
         "      queue_buffering_max_ms: 30\n");
-    const auto from_file = load({"--config", file.path()}, {}).kafka.client;
+    const auto from_file = kafka_options_of(load({"--config", file.path()}, {})).client;
     EXPECT_EQ(from_file.at("queue.buffering.max.ms"), "30");
     EXPECT_FALSE(from_file.contains("linger.ms"));
 
     const auto from_flag =
-        load({"--publisher.kafka.client.queue.buffering.max.ms=40"}, kafka_env()).kafka.client;
+        kafka_options_of(load({"--publisher.kafka.client.queue.buffering.max.ms=40"}, kafka_env()))
+            .client;
     EXPECT_EQ(from_flag.at("queue.buffering.max.ms"), "40");
     EXPECT_FALSE(from_flag.contains("linger.ms"));
 }
@@ -496,9 +529,10 @@ TEST(ConfigValues, LingerGivenUnderBothNamesMustAgree) {
                                      {"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MS", "20"}})),
                  invalid_setting);
     const auto agreeing =
-        load({}, kafka_env({{"PUBLISHER_KAFKA_CLIENT_LINGER_MS", "20"},
-                            {"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MS", "20"}}))
-            .kafka.client;
+        kafka_options_of(
+            load({}, kafka_env({{"PUBLISHER_KAFKA_CLIENT_LINGER_MS", "20"},
+                                {"PUBLISHER_KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MS", "20"}})))
+            .client;
     EXPECT_EQ(agreeing.at("linger.ms"), "20");
     EXPECT_EQ(agreeing.at("queue.buffering.max.ms"), "20");
 }
@@ -511,10 +545,10 @@ TEST(ConfigValues, KafkaClientSettingsFromNestedYaml) {
         "      bootstrap_servers: broker-1:9092,broker-2:9092\n"
         "      linger_ms: 7\n");
     settings s = load({"--config", file.path()}, {});
-    EXPECT_EQ(s.kafka.client.at("bootstrap.servers"), "broker-1:9092,broker-2:9092");
-    EXPECT_EQ(s.kafka.client.at("linger.ms"), "7");
+    EXPECT_EQ(kafka_options_of(s).client.at("bootstrap.servers"), "broker-1:9092,broker-2:9092");
+    EXPECT_EQ(kafka_options_of(s).client.at("linger.ms"), "7");
     s = load({"--config", file.path()}, {{"PUBLISHER_KAFKA_CLIENT_LINGER_MS", "5"}});
-    EXPECT_EQ(s.kafka.client.at("linger.ms"), "5");
+    EXPECT_EQ(kafka_options_of(s).client.at("linger.ms"), "5");
 }
 
 TEST(ConfigValues, BooleansAcceptTheirUsualSpellings) {
@@ -532,7 +566,7 @@ TEST(ConfigValues, BooleansAcceptTheirUsualSpellings) {
 TEST(ConfigValues, EnumsAndLevels) {
     settings s =
         load({}, {{"PUBLISHER_TYPE", "LOG"}, {"EVENT_ACK", "1"}, {"LOG_LEVEL", "WARNING"}});
-    EXPECT_EQ(s.publisher, publisher_type::log);
+    EXPECT_EQ(s.publisher_type, "log");
     EXPECT_EQ(s.event_ack, ack_mode::on_delivery);
     EXPECT_EQ(s.log_level, "warn");
     EXPECT_EQ(load({}, kafka_env({{"LOG_LEVEL", "fatal"}})).log_level, "error");
@@ -574,10 +608,11 @@ TEST(ConfigValues, PatternWithoutPlaceholderIsOneTopic) {
 }
 
 TEST(ConfigValues, LogPublisherNeedsNoBrokers) {
+    EXPECT_FALSE(prepare_error({{"PUBLISHER_TYPE", "log"}}));
     settings s = load({}, {{"PUBLISHER_TYPE", "log"}});
-    EXPECT_EQ(s.publisher, publisher_type::log);
-    EXPECT_FALSE(s.kafka.client.contains("bootstrap.servers"));
-    EXPECT_EQ(load({"--publisher.type=log"}, {}).publisher, publisher_type::log);
+    EXPECT_EQ(s.publisher_type, "log");
+    EXPECT_FALSE(kafka_options_of(s).client.contains("bootstrap.servers"));
+    EXPECT_EQ(load({"--publisher.type=log"}, {}).publisher_type, "log");
 }
 
 // ---- validation ----------------------------------------------------------------
@@ -626,8 +661,6 @@ const std::vector<bad_value> bad_values = {
     {"SERVER_WEBSOCKET_PORT", "99999999999999999999999"},
     {"SERVER_GRPC_PORT", "65536"},
     {"METRIC_PROMETHEUS_PORT", "0"},
-    {"PUBLISHER_TYPE", "rabbitmq"},
-    {"PUBLISHER_TYPE", "pubsub"},
     {"EVENT_DISTRIBUTION_PUBLISHER_PATTERN", "clickstream-%s-%s"},
     {"WORKER_BUFFER_CHANNEL_SIZE", "lots"},
     {"WORKER_POOL_SIZE", "2.5"},
@@ -666,14 +699,24 @@ TEST(ConfigValidation, EmptyPatternFromFlagOrFile) {
 }
 
 TEST(ConfigValidation, KafkaPublisherNeedsBootstrapServers) {
-    auto failure = load_error({}, {});
+    auto failure = prepare_error({});
     ASSERT_TRUE(failure);
     EXPECT_EQ(failure->key, bootstrap_key);
     EXPECT_THAT(failure->message, HasSubstr("PUBLISHER_TYPE=kafka"));
 
-    failure = load_error({}, {{"PUBLISHER_TYPE", "kafka"}});
+    failure = prepare_error({{"PUBLISHER_TYPE", "kafka"}});
     ASSERT_TRUE(failure);
     EXPECT_EQ(failure->key, bootstrap_key);
+    EXPECT_FALSE(prepare_error(kafka_env()));
+}
+
+TEST(ConfigValidation, AnUnknownPublisherIsRefusedNamingTheOnesThereAre) {
+    auto failure = prepare_error({{"PUBLISHER_TYPE", "rabbitmq"}});
+    ASSERT_TRUE(failure);
+    EXPECT_EQ(failure->key, "PUBLISHER_TYPE");
+    EXPECT_THAT(failure->message, HasSubstr("\"rabbitmq\""));
+    EXPECT_THAT(failure->message, HasSubstr("kafka"));
+    EXPECT_THAT(failure->message, HasSubstr("log"));
 }
 
 TEST(ConfigValidation, AnyPingAndPongPairStartsAndAShortWaitIsAWarning) {
@@ -875,16 +918,17 @@ TEST(ConfigUpstream, TheSampleConfigOfUpstreamStarts) {
         EXPECT_EQ(s.server.cors.preflight_max_age_seconds, 60);
         EXPECT_EQ(s.worker.buffer_channel_size, 5u);
         EXPECT_EQ(s.worker.pool_size, 5);
-        EXPECT_EQ(s.kafka.client, (std::map<std::string, std::string>{
-                                      {"acks", "1"},
-                                      {"bootstrap.servers", "127.0.0.1:9092,127.0.0.1:9099"},
-                                      {"linger.ms", "1"},
-                                      {"queue.buffering.max.messages", "100000"},
-                                      {"retries", "2"},
-                                      {"retry.backoff.ms", "100"},
-                                      {"statistics.interval.ms", "5000"},
-                                  }));
-        EXPECT_EQ(s.kafka.flush_interval, milliseconds(1000));
+        EXPECT_EQ(kafka_options_of(s).client,
+                  (std::map<std::string, std::string>{
+                      {"acks", "1"},
+                      {"bootstrap.servers", "127.0.0.1:9092,127.0.0.1:9099"},
+                      {"linger.ms", "1"},
+                      {"queue.buffering.max.messages", "100000"},
+                      {"retries", "2"},
+                      {"retry.backoff.ms", "100"},
+                      {"statistics.interval.ms", "5000"},
+                  }));
+        EXPECT_EQ(kafka_options_of(s).flush_interval, milliseconds(1000));
         EXPECT_TRUE(s.metric.prometheus_enabled);
         EXPECT_TRUE(s.metric.statsd_enabled);
         EXPECT_EQ(s.metric.statsd_flush_period, milliseconds(1000));
@@ -965,7 +1009,7 @@ TEST(ConfigUpstream, EveryFlagOfUpstreamIsTaken) {
                                             "--event.ack=1"};
     settings s = load(flags, kafka_env());
     EXPECT_EQ(s.event_ack, ack_mode::on_delivery);
-    EXPECT_EQ(s.kafka.client.at("acks"), "1");
+    EXPECT_EQ(kafka_options_of(s).client.at("acks"), "1");
     EXPECT_TRUE(s.warnings.empty());
 }
 

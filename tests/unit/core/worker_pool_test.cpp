@@ -99,6 +99,7 @@ class recording_publisher final : public publisher::publisher {
     }
 
     std::size_t flush(std::chrono::milliseconds) override { return 0; }
+    std::chrono::milliseconds flush_timeout() const override { return {}; }
     void stop_waiting() override {}
     std::string_view name() const noexcept override { return "recording"; }
 
@@ -202,6 +203,7 @@ class blocking_publisher final : public publisher::publisher {
     }
 
     std::size_t flush(std::chrono::milliseconds) override { return 0; }
+    std::chrono::milliseconds flush_timeout() const override { return {}; }
 
     void stop_waiting() override {
         {

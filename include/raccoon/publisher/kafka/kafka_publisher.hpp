@@ -43,11 +43,14 @@ class kafka_publisher final : public publisher {
  public:
     // `client` holds librdkafka properties. A property librdkafka refuses
     // throws config::invalid_setting naming its PUBLISHER_KAFKA_CLIENT_ key.
-    explicit kafka_publisher(const std::map<std::string, std::string>& client);
+    // A shutdown's flush waits up to `flush_timeout`.
+    explicit kafka_publisher(const std::map<std::string, std::string>& client,
+                             std::chrono::milliseconds flush_timeout = std::chrono::seconds(1));
     ~kafka_publisher() override;
 
     void publish(std::unique_ptr<core::batch> batch) override;
     std::size_t flush(std::chrono::milliseconds timeout) override;
+    std::chrono::milliseconds flush_timeout() const override { return flush_timeout_; }
     void stop_waiting() override;
     bool connected() const override;
     std::optional<std::vector<std::string>> existing_topics() const override;
@@ -88,6 +91,7 @@ class kafka_publisher final : public publisher {
     // call: the topic is locked and the timestamp read once for the run.
     void produce_run(const std::string& topic, std::span<rd_kafka_message_s> run);
 
+    std::chrono::milliseconds flush_timeout_;
     rd_kafka_s* client_ = nullptr;
     std::shared_mutex topics_mutex_;
     std::unordered_map<std::string, std::unique_ptr<kept_topic>> topics_;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <mutex>
+#include <raccoon/publisher/kind.hpp>
 #include <raccoon/publisher/publisher.hpp>
 
 namespace raccoon::publisher::log {
@@ -14,6 +15,7 @@ class log_publisher final : public publisher {
 
     void publish(std::unique_ptr<core::batch> batch) override;
     std::size_t flush(std::chrono::milliseconds timeout) override;
+    std::chrono::milliseconds flush_timeout() const override { return {}; }
     void stop_waiting() override {}
     bool connected() const override { return true; }
     std::string_view name() const noexcept override { return "log"; }
@@ -22,5 +24,8 @@ class log_publisher final : public publisher {
     std::FILE* out_;
     std::mutex out_mutex_;
 };
+
+// The log publisher, as the registry lists it: no settings, any topic name.
+kind publisher_kind();
 
 }  // namespace raccoon::publisher::log

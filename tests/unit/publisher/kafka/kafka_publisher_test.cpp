@@ -11,7 +11,7 @@
 #include <raccoon/config/settings.hpp>
 #include <raccoon/core/batch.hpp>
 #include <raccoon/core/error.hpp>
-#include <raccoon/metrics/catalog.hpp>
+#include <raccoon/publisher/kafka/kafka_metrics.hpp>
 #include <raccoon/publisher/kafka/kafka_publisher.hpp>
 #include <set>
 #include <stdexcept>
@@ -202,7 +202,7 @@ TEST(kafka_publisher, counts_every_delivered_event_by_group_and_type) {
     const std::string topic = "clickstream-tally-log";
     cluster.create_topic(topic, 1);
     kafka_publisher publisher(quiet({{"bootstrap.servers", cluster.bootstrap()}}));
-    auto& delivered = metrics::global().kafka_messages_delivered_total;
+    auto& delivered = process_metrics().kafka_messages_delivered_total;
     auto count = [&](std::string_view group, std::string_view type) {
         return delivered.with({"true", group, type}).value();
     };
