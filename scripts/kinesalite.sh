@@ -36,8 +36,13 @@ free_port() {
 }
 
 running() {
-    local dir=$1
-    [ -f "$dir/kinesalite.pid" ] && kill -0 "$(cat "$dir/kinesalite.pid")" 2>/dev/null
+    local dir=$1 pid state
+    [ -f "$dir/kinesalite.pid" ] || return 1
+    pid=$(cat "$dir/kinesalite.pid")
+    [ -r "/proc/$pid/stat" ] || return 1
+    # A killed server its parent has not reaped yet is a zombie, not running.
+    state=$(sed 's/.*) //' "/proc/$pid/stat" | cut -d' ' -f1)
+    [ "$state" != "Z" ]
 }
 
 start() {
@@ -75,13 +80,13 @@ stop() {
     [ -f "$dir/kinesalite.pid" ] || return 0
     local pid
     pid=$(cat "$dir/kinesalite.pid")
-    if kill -0 "$pid" 2>/dev/null; then
+    if running "$dir"; then
         kill -TERM "$pid"
         for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
+            running "$dir" || break
             sleep 0.1
         done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+        running "$dir" && kill -KILL "$pid"
     fi
     rm -f "$dir/kinesalite.pid"
 }

@@ -161,9 +161,10 @@ def test_records_refused_past_the_publish_timeout_fail_with_the_reason(raccoon, 
 def test_kinesalite_killed_and_restarted_under_load(raccoon, tmp_path):
     directory = tmp_path / "kinesalite"
     endpoint = start_kinesalite(directory)
+    acks, sent, stop = [], [], threading.Event()
+    senders = []
     try:
         server = raccoon.start(env=kinesis_settings(endpoint))
-        acks, sent, stop = [], [], threading.Event()
 
         def send(worker):
             n = 0
@@ -199,4 +200,7 @@ def test_kinesalite_killed_and_restarted_under_load(raccoon, tmp_path):
         assert set(arrived) == set(expected)
         assert len(arrived) - len(expected) <= 500 * 4
     finally:
+        stop.set()
+        for t in senders:
+            t.join(timeout=60)
         stop_kinesalite(directory)
