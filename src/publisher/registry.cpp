@@ -1,4 +1,5 @@
 #include <raccoon/publisher/kafka/kafka_settings.hpp>
+#include <raccoon/publisher/kinesis/kinesis_settings.hpp>
 #include <raccoon/publisher/log/log_publisher.hpp>
 #include <raccoon/publisher/registry.hpp>
 #include <string>
@@ -8,6 +9,7 @@ namespace raccoon::publisher {
 const std::vector<kind>& kinds() {
     static const std::vector<kind> all = {
         kafka::publisher_kind(),
+        kinesis::publisher_kind(),
         log::publisher_kind(),
     };
     return all;
