@@ -16,11 +16,14 @@ endif
 
 # `make run` needs Java only to start a local broker: not with PUBLISHER_TYPE=log
 # or a broker of your own in PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS. With
-# PUBLISHER_TYPE=pubsub it starts Google's Pub/Sub emulator instead of Kafka.
+# PUBLISHER_TYPE=pubsub it starts Google's Pub/Sub emulator instead of Kafka;
+# with PUBLISHER_TYPE=kinesis, kinesalite (Node).
 RUN_DEPS := build
 RUN_PUBLISHER := $(shell echo '$(PUBLISHER_TYPE)' | tr A-Z a-z)
 ifeq ($(RUN_PUBLISHER),pubsub)
 RUN_DEPS += pubsub
+else ifeq ($(RUN_PUBLISHER),kinesis)
+RUN_DEPS += kinesis
 else ifeq ($(PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS),)
 ifneq ($(RUN_PUBLISHER),log)
 RUN_DEPS += kafka

@@ -56,7 +56,9 @@ start() {
     port=$(cat "$dir/port")
     mkdir -p "$dir/data"
     : >"$dir/kinesalite.log"
-    nohup node "$here/kinesalite/launch.js" "$install_dir/node_modules" "$dir/data" "$port" \
+    # A session of its own: a Ctrl-C meant for `make run` must not stop it
+    # before the server has drained into it.
+    nohup setsid node "$here/kinesalite/launch.js" "$install_dir/node_modules" "$dir/data" "$port" \
         "${KINESALITE_SHARD_LIMIT:-100}" >>"$dir/kinesalite.log" 2>&1 </dev/null &
     echo $! >"$dir/kinesalite.pid"
 

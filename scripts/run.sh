@@ -3,7 +3,9 @@
 # With PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS set it uses that broker and
 # starts none; with PUBLISHER_TYPE=log it needs no broker at all. With
 # PUBLISHER_TYPE=pubsub it starts Google's Pub/Sub emulator instead, unless
-# PUBSUB_EMULATOR_HOST or credentials name a Pub/Sub of your own.
+# PUBSUB_EMULATOR_HOST or credentials name a Pub/Sub of your own. With
+# PUBLISHER_TYPE=kinesis it starts kinesalite, a local Kinesis API server,
+# unless AWS_ENDPOINT_URL_KINESIS or AWS_ENDPOINT_URL names one.
 set -euo pipefail
 
 raccoon=${1:?usage: run.sh PATH_TO_RACCOON}
@@ -12,6 +14,7 @@ port=${SERVER_WEBSOCKET_PORT:-8080}
 export SERVER_WEBSOCKET_PORT=$port
 kafka_dir=""
 pubsub_dir=""
+kinesalite_dir=""
 
 cleanup() {
     if [ -n "${raccoon_pid:-}" ] && kill -0 "$raccoon_pid" 2>/dev/null; then
@@ -27,6 +30,11 @@ cleanup() {
         echo "run.sh: stopping the Pub/Sub emulator" >&2
         "$here/pubsub-emulator.sh" stop "$pubsub_dir"
         rm -rf "$pubsub_dir"
+    fi
+    if [ -n "$kinesalite_dir" ]; then
+        echo "run.sh: stopping kinesalite" >&2
+        "$here/kinesalite.sh" stop "$kinesalite_dir"
+        rm -rf "$kinesalite_dir"
     fi
 }
 trap cleanup EXIT
@@ -47,6 +55,19 @@ if [ "${publisher,,}" = "pubsub" ] && [ -z "${PUBSUB_EMULATOR_HOST:-}" ] &&
     export PUBSUB_EMULATOR_HOST
     export PUBLISHER_PUBSUB_PROJECT_ID=${PUBLISHER_PUBSUB_PROJECT_ID:-raccoon-local}
     export PUBLISHER_PUBSUB_TOPIC_AUTOCREATE=${PUBLISHER_PUBSUB_TOPIC_AUTOCREATE:-true}
+fi
+
+if [ "${publisher,,}" = "kinesis" ] &&
+    [ -z "${AWS_ENDPOINT_URL_KINESIS:-}${AWS_ENDPOINT_URL:-}" ]; then
+    kinesalite_dir=$(mktemp -d -t raccoon-kinesalite.XXXXXX)
+    echo "run.sh: starting kinesalite in $kinesalite_dir" >&2
+    AWS_ENDPOINT_URL_KINESIS=http://$("$here/kinesalite.sh" start "$kinesalite_dir")
+    export AWS_ENDPOINT_URL_KINESIS
+    # kinesalite takes any key, and makes PROVISIONED streams only.
+    export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
+    export PUBLISHER_KINESIS_AWS_REGION=${PUBLISHER_KINESIS_AWS_REGION:-us-east-1}
+    export PUBLISHER_KINESIS_STREAM_AUTOCREATE=${PUBLISHER_KINESIS_STREAM_AUTOCREATE:-true}
+    export PUBLISHER_KINESIS_STREAM_MODE=${PUBLISHER_KINESIS_STREAM_MODE:-PROVISIONED}
 fi
 
 "$raccoon" server "${@:2}" &
@@ -88,6 +109,23 @@ before sending, then read it back from the emulator:
     -d '{"topic":"projects/$PUBLISHER_PUBSUB_PROJECT_ID/topics/clickstream-click-log"}'
   curl -s -X POST $emulator/subscriptions/click-reader:pull -H 'Content-Type: application/json' \\
     -d '{"maxMessages":10}'
+
+EOF_HELP
+fi
+if [ -n "$kinesalite_dir" ]; then
+    cat >&2 <<EOF_HELP
+Read it back from kinesalite (botocore, install-deps.sh kinesis):
+
+  python3 - <<'PY'
+import botocore.session
+c = botocore.session.get_session().create_client("kinesis", region_name="us-east-1",
+    endpoint_url="$AWS_ENDPOINT_URL_KINESIS", aws_access_key_id="local",
+    aws_secret_access_key="local")
+for shard in c.list_shards(StreamName="clickstream-click-log")["Shards"]:
+    it = c.get_shard_iterator(StreamName="clickstream-click-log", ShardId=shard["ShardId"],
+                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    print([r["Data"] for r in c.get_records(ShardIterator=it)["Records"]])
+PY
 
 EOF_HELP
 fi
