@@ -119,12 +119,14 @@ def test_with_autocreate_a_missing_topic_is_made(raccoon, pubsub):
                                              "PUBLISHER_PUBSUB_TOPIC_RETENTION_MS": 3_600_000})
     topic = server.topic("ps-made")
     assert not pubsub.topic_exists(topic)
-    send_rest(server, "proto", make_events(2, types=("ps-made",)))
-    assert pubsub.topic_exists(topic)
+    first = make_events(2, types=("ps-made",))
+    send_rest(server, "proto", first)
+    assert pubsub.topic(topic).get("messageRetentionDuration") == "3600s"
 
-    # A subscription sees what is published after it is made.
+    # With the topic's retention the emulator hands a new subscription what
+    # the topic kept too.
     subscription = pubsub.subscribe(topic)
     later = make_events(4, types=("ps-made",))
     send_rest(server, "json", later)
-    assert_in_subscriptions(pubsub, server, later, {topic: subscription})
+    assert_in_subscriptions(pubsub, server, first + later, {topic: subscription})
     assert f"created topic projects/{PROJECT}/topics/{topic}" in server.stderr()
