@@ -48,8 +48,14 @@ CODE_BAD_REQUEST = pb.CODE_BAD_REQUEST
 CODE_INTERNAL_ERROR = pb.CODE_INTERNAL_ERROR
 
 # How long a SIGTERMed server may take to exit, beyond its own drain and flush
-# bounds (WORKER_BUFFER_FLUSH_TIMEOUT_MS + PUBLISHER_KAFKA_FLUSH_INTERVAL_MS).
+# bounds (WORKER_BUFFER_FLUSH_TIMEOUT_MS + the publisher's flush timeout).
 EXIT_MARGIN_S = 5.0
+# Each publisher's flush timeout: its setting and default (the log publisher has none).
+PUBLISHER_FLUSH_SETTINGS = {
+    "kafka": ("PUBLISHER_KAFKA_FLUSH_INTERVAL_MS", 1000),
+    "pubsub": ("PUBLISHER_PUBSUB_PUBLISH_TIMEOUT_MS", 60000),
+    "kinesis": ("PUBLISHER_KINESIS_PUBLISH_TIMEOUT_MS", 60000),
+}
 STARTUP_TIMEOUT_S = 15.0
 
 
@@ -166,9 +172,11 @@ class RaccoonServer:
 
     def exit_bound(self):
         flush_timeout = int(self.env.get("WORKER_BUFFER_FLUSH_TIMEOUT_MS", 5000))
-        flush_interval = int(self.env.get("PUBLISHER_KAFKA_FLUSH_INTERVAL_MS", 1000))
+        publisher = self.env.get("PUBLISHER_TYPE", "kafka").lower()
+        key, default = PUBLISHER_FLUSH_SETTINGS.get(publisher, (None, 0))
+        publisher_flush = int(self.env.get(key, default)) if key else 0
         readiness_delay = int(self.env.get("SERVER_SHUTDOWN_READINESS_DELAY_MS", 0))
-        return (readiness_delay + flush_timeout + flush_interval) / 1000.0 + EXIT_MARGIN_S
+        return (readiness_delay + flush_timeout + publisher_flush) / 1000.0 + EXIT_MARGIN_S
 
 
 class RaccoonFactory:
