@@ -1,6 +1,7 @@
 #include <raccoon/publisher/kafka/kafka_settings.hpp>
 #include <raccoon/publisher/kinesis/kinesis_settings.hpp>
 #include <raccoon/publisher/log/log_publisher.hpp>
+#include <raccoon/publisher/pubsub/pubsub_settings.hpp>
 #include <raccoon/publisher/registry.hpp>
 #include <string>
 
@@ -11,6 +12,7 @@ const std::vector<kind>& kinds() {
         kafka::publisher_kind(),
         kinesis::publisher_kind(),
         log::publisher_kind(),
+        pubsub::publisher_kind(),
     };
     return all;
 }
