@@ -1,6 +1,7 @@
 """The Grafana dashboard (docs/grafana/raccoon-dashboard.json) queries only
-metrics that src/metrics/catalog.cpp registers: a renamed or dropped metric
-would otherwise leave an empty panel that nobody notices."""
+metrics the server registers, in src/metrics/catalog.cpp or a publisher's
+src/publisher/NAME/NAME_metrics.cpp: a renamed or dropped metric would
+otherwise leave an empty panel that nobody notices."""
 
 import json
 import pathlib
@@ -8,8 +9,11 @@ import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "docs" / "grafana" / "raccoon-dashboard.json"
-CATALOG = ROOT / "src" / "metrics" / "catalog.cpp"
-CATALOG_HEADER = ROOT / "include" / "raccoon" / "metrics" / "catalog.hpp"
+# (registrations, declarations): the shared catalog and each publisher's own.
+CATALOGS = [(ROOT / "src" / "metrics" / "catalog.cpp",
+             ROOT / "include" / "raccoon" / "metrics" / "catalog.hpp")] + [
+    (source, ROOT / "include" / "raccoon" / "publisher" / source.parent.name / f"{source.stem}.hpp")
+    for source in sorted((ROOT / "src" / "publisher").glob("*/*_metrics.cpp"))]
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 PROMQL_KEYWORDS = {
@@ -18,10 +22,13 @@ PROMQL_KEYWORDS = {
 }
 
 
-def registered_metrics():
-    """{name: type} of every add_counter/add_gauge/add_histogram in catalog.cpp."""
-    found = re.findall(r'add_(counter|gauge|histogram)\(\s*"([A-Za-z_:][A-Za-z0-9_:]*)"',
-                       CATALOG.read_text())
+def registered_metrics(sources=None):
+    """{name: type} of every add_counter/add_gauge/add_histogram in `sources`
+    (every catalog's)."""
+    found = []
+    for source in sources or [source for source, _ in CATALOGS]:
+        found += re.findall(r'add_(counter|gauge|histogram)\(\s*"([A-Za-z_:][A-Za-z0-9_:]*)"',
+                            source.read_text())
     return {name: kind for kind, name in found}
 
 
@@ -84,12 +91,14 @@ def test_metric_names_parser():
         == {"process_cpu_seconds_total"}
 
 
-def test_catalog_is_read_whole():
-    # The catalog's members are named after their metrics.
-    declared = dict((name, kind) for kind, name in re.findall(
-        r"\b(counter|gauge|histogram)_family& (\w+);", CATALOG_HEADER.read_text()))
-    assert declared, f"no metric members found in {CATALOG_HEADER}"
-    assert registered_metrics() == declared
+def test_every_catalog_is_read_whole():
+    # A catalog's members are named after their metrics.
+    assert len(CATALOGS) > 1, "no publisher's metrics found"
+    for source, header in CATALOGS:
+        declared = dict((name, kind) for kind, name in re.findall(
+            r"\b(counter|gauge|histogram)_family&\s+(\w+);", header.read_text()))
+        assert declared, f"no metric members found in {header}"
+        assert registered_metrics([source]) == declared, source
 
 
 def test_every_dashboard_metric_is_registered():
