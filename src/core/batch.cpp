@@ -1,7 +1,38 @@
+#include <bit>
 #include <raccoon/core/batch.hpp>
 #include <raccoon/core/batch_metrics.hpp>
 
 namespace raccoon::core {
+namespace {
+
+// libstdc++ keeps a string of up to 15 bytes inside its object.
+constexpr std::size_t inline_string_capacity = 15;
+
+// Beyond the batch object: its completion's captures, its ack's deadline
+// entry, and what a transport and the publisher keep per batch.
+constexpr std::size_t batch_bookkeeping_bytes = 512;
+
+// What the allocator hands out for `size` bytes: jemalloc's size classes,
+// 16-byte steps up to 128, then four classes per doubling.
+constexpr std::size_t allocation_size(std::size_t size) noexcept {
+    if (size <= 128) return (size + 15) & ~std::size_t{15};
+    const std::size_t step = std::bit_floor(size - 1) / 4;
+    return (size + step - 1) & ~(step - 1);
+}
+
+std::size_t heap_bytes(const std::string& s) noexcept {
+    return s.capacity() > inline_string_capacity ? allocation_size(s.capacity() + 1) : 0;
+}
+
+}  // namespace
+
+std::size_t batch::memory_bytes() const noexcept {
+    std::size_t total = sizeof(batch) + batch_bookkeeping_bytes + heap_bytes(req_guid) +
+                        heap_bytes(identity.id) + heap_bytes(identity.group);
+    if (events.capacity() > 0) total += allocation_size(events.capacity() * sizeof(event));
+    for (const auto& e : events) total += heap_bytes(e.type) + heap_bytes(e.bytes);
+    return total;
+}
 
 void batch::fail(std::unique_ptr<batch> b, const batch_result& result) {
     if (b->on_complete_) b->on_complete_(result);

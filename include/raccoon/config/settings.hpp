@@ -61,6 +61,8 @@ struct server_settings {
 struct worker_settings {
     int pool_size = 5;
     std::size_t buffer_channel_size = 100;
+    // WORKER_BUFFER_MAX_BYTES: what undelivered batches may hold in memory.
+    std::size_t buffer_max_bytes = std::size_t{256} << 20;
     milliseconds buffer_flush_timeout{5000};
 };
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <raccoon/core/error.hpp>
+#include <raccoon/core/memory_budget.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,6 +42,9 @@ struct connection_identity {
 // acks it. After start_delivery() the batch owns itself: it is deleted right
 // after the last of its events reports its delivery.
 class batch {
+    // First, so destroyed last: the bytes go back to the budget once freed.
+    budget_claim memory_claim_;
+
  public:
     using completion = std::move_only_function<void(const batch_result&)>;
 
@@ -53,6 +57,12 @@ class batch {
     // Set by the worker that takes the batch from the channel.
     clock::time_point taken_at{};
     const worker_metrics* worker = nullptr;
+
+    // What the batch costs in memory as WORKER_BUFFER_MAX_BYTES counts it:
+    // each event's bytes, type and bookkeeping, with the allocator's
+    // rounding, and the batch's own.
+    std::size_t memory_bytes() const noexcept;
+    budget_claim& memory_claim() noexcept { return memory_claim_; }
 
     void set_completion(completion on_complete) { on_complete_ = std::move(on_complete); }
     completion take_completion() { return std::exchange(on_complete_, nullptr); }

@@ -153,6 +153,34 @@ TEST_P(ingestor_in_both_modes, full_batch_keeps_its_own_completion) {
     channel.close();
 }
 
+// WORKER_BUFFER_MAX_BYTES: under EVENT_ACK=0 too, a batch acked at once
+// holds its bytes until its delivery, so what the server holds stays bounded.
+TEST_P(ingestor_in_both_modes, a_batch_past_the_bytes_bound_waits_for_a_delivery) {
+    auto first_seen = std::make_shared<acks>();
+    auto first = make_batch("first", 3, first_seen);
+    batch_channel channel(100, first->memory_bytes());
+    ingestor in(channel, GetParam());
+    ASSERT_EQ(in.submit(first, [] {}), ingestor::outcome::taken);
+
+    auto seen = std::make_shared<acks>();
+    auto b = make_batch("second", 3, seen);
+    int room_calls = 0;
+    ASSERT_EQ(in.submit(b, [&room_calls] { ++room_calls; }), ingestor::outcome::full);
+    EXPECT_EQ(channel.size(), 1u) << "the channel has room; the bytes are the bound";
+    auto popped = channel.pop_until(steady::now());
+    ASSERT_TRUE(popped.has_value());
+    EXPECT_EQ(room_calls, 0) << "taken by a worker is not delivered";
+
+    batch* delivering = batch::start_delivery(std::move(*popped));
+    delivering->report_deliveries(3);
+    EXPECT_EQ(room_calls, 1);
+    ASSERT_EQ(in.submit(b, [] {}), ingestor::outcome::taken);
+    deliver(channel, {{}, {}, {}});
+    ASSERT_EQ(seen->results.size(), 1u);
+    EXPECT_TRUE(seen->results[0].ok());
+    EXPECT_EQ(channel.bytes_held(), 0u);
+}
+
 TEST_P(ingestor_in_both_modes, closed_channel_answers_the_batch_with_shutting_down) {
     batch_channel channel(4);
     channel.close();
