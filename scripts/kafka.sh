@@ -11,6 +11,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/lib/peer.sh
+. "$here/lib/peer.sh"
 kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka/pom.xml")
 cache_dir=${RACCOON_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/raccoon}
 libs_dir="$cache_dir/kafka-$kafka_version/libs"
@@ -33,10 +35,6 @@ fetch() {
     touch "$libs_dir/.complete"
 }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 java_cmd() {
     local main=$1
     shift
@@ -46,7 +44,7 @@ java_cmd() {
 
 running() {
     local dir=$1
-    [ -f "$dir/kafka.pid" ] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null
+    peer_running "$dir/kafka.pid"
 }
 
 takes_requests() {
@@ -102,34 +100,14 @@ PROPERTIES
         -cp "$libs_dir/*" kafka.Kafka "$dir/server.properties" >>"$dir/kafka.log" 2>&1 </dev/null &
     echo $! >"$dir/kafka.pid"
 
-    local deadline=$((SECONDS + start_timeout_s))
-    until takes_requests "$bootstrap"; do
-        if ! running "$dir"; then
-            die "the broker exited: $(tail -5 "$dir/kafka.log")"
-        fi
-        if [ $SECONDS -ge $deadline ]; then
-            stop "$dir"
-            die "the broker did not take requests within ${start_timeout_s}s"
-        fi
-        sleep 0.5
-    done
+    peer_wait_ready "the broker" "$dir/kafka.pid" "$dir/kafka.log" "$start_timeout_s" 0.5 \
+        takes_requests "$bootstrap"
     echo "$bootstrap"
 }
 
 stop() {
     local dir=$1
-    [ -f "$dir/kafka.pid" ] || return 0
-    local pid
-    pid=$(cat "$dir/kafka.pid")
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid"
-        for _ in $(seq 1 60); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.5
-        done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    fi
-    rm -f "$dir/kafka.pid"
+    peer_stop "$dir/kafka.pid" 30
 }
 
 case "${1:-}" in

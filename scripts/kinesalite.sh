@@ -12,6 +12,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/lib/peer.sh
+. "$here/lib/peer.sh"
 cache_dir=${RACCOON_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/raccoon}
 lock_hash=$(sha256sum "$here/kinesalite/package-lock.json" | cut -c1-16)
 install_dir="$cache_dir/kinesalite-$lock_hash"
@@ -31,18 +33,14 @@ install() {
     touch "$install_dir/.complete"
 }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+running() {
+    local dir=$1
+    peer_running "$dir/kinesalite.pid"
 }
 
-running() {
-    local dir=$1 pid state
-    [ -f "$dir/kinesalite.pid" ] || return 1
-    pid=$(cat "$dir/kinesalite.pid")
-    [ -r "/proc/$pid/stat" ] || return 1
-    # A killed server its parent has not reaped yet is a zombie, not running.
-    state=$(sed 's/.*) //' "/proc/$pid/stat" | cut -d' ' -f1)
-    [ "$state" != "Z" ]
+listening() {
+    local log=$1
+    grep -q '^listening ' "$log"
 }
 
 start() {
@@ -62,35 +60,14 @@ start() {
         "${KINESALITE_SHARD_LIMIT:-100}" >>"$dir/kinesalite.log" 2>&1 </dev/null &
     echo $! >"$dir/kinesalite.pid"
 
-    local deadline=$((SECONDS + start_timeout_s))
-    until grep -q '^listening ' "$dir/kinesalite.log"; do
-        if ! running "$dir"; then
-            rm -f "$dir/kinesalite.pid"
-            die "kinesalite exited: $(tail -5 "$dir/kinesalite.log")"
-        fi
-        if [ $SECONDS -ge $deadline ]; then
-            stop "$dir"
-            die "kinesalite did not listen within ${start_timeout_s}s"
-        fi
-        sleep 0.1
-    done
+    peer_wait_ready kinesalite "$dir/kinesalite.pid" "$dir/kinesalite.log" "$start_timeout_s" 0.1 \
+        listening "$dir/kinesalite.log"
     echo "127.0.0.1:$port"
 }
 
 stop() {
     local dir=$1
-    [ -f "$dir/kinesalite.pid" ] || return 0
-    local pid
-    pid=$(cat "$dir/kinesalite.pid")
-    if running "$dir"; then
-        kill -TERM "$pid"
-        for _ in $(seq 1 50); do
-            running "$dir" || break
-            sleep 0.1
-        done
-        running "$dir" && kill -KILL "$pid"
-    fi
-    rm -f "$dir/kinesalite.pid"
+    peer_stop "$dir/kinesalite.pid" 5
 }
 
 case "${1:-}" in

@@ -11,6 +11,9 @@
 # PUBSUB_EMULATOR_BIN names another copy.
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/lib/peer.sh
+. "$here/lib/peer.sh"
 emulator=${PUBSUB_EMULATOR_BIN:-/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator}
 start_timeout_s=${PUBSUB_EMULATOR_START_TIMEOUT_S:-60}
 # Small and serial for the tests: published messages with no subscription are not kept.
@@ -18,19 +21,9 @@ jvm_opts=${PUBSUB_EMULATOR_JVM_OPTS:--Xms64m -Xmx512m -XX:+UseSerialGC}
 
 die() { echo "pubsub-emulator.sh: $*" >&2; exit 1; }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Alive and not a zombie: an emulator killed by a test may wait to be reaped.
-alive() {
-    local pid=$1
-    kill -0 "$pid" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
-}
-
 running() {
     local dir=$1
-    [ -f "$dir/emulator.pid" ] && alive "$(cat "$dir/emulator.pid")"
+    peer_running "$dir/emulator.pid"
 }
 
 answers() {
@@ -57,32 +50,14 @@ start() {
         nohup "$emulator" --host=127.0.0.1 --port="${host##*:}" >>"$dir/emulator.log" 2>&1 </dev/null &
     echo $! >"$dir/emulator.pid"
 
-    local deadline=$((SECONDS + start_timeout_s))
-    until answers "$host"; do
-        running "$dir" || die "the emulator exited: $(tail -5 "$dir/emulator.log")"
-        if [ $SECONDS -ge $deadline ]; then
-            stop "$dir"
-            die "the emulator did not answer on $host within ${start_timeout_s}s"
-        fi
-        sleep 0.3
-    done
+    peer_wait_ready "the emulator on $host" "$dir/emulator.pid" "$dir/emulator.log" \
+        "$start_timeout_s" 0.3 answers "$host"
     echo "$host"
 }
 
 stop() {
     local dir=$1
-    [ -f "$dir/emulator.pid" ] || return 0
-    local pid
-    pid=$(cat "$dir/emulator.pid")
-    if alive "$pid"; then
-        kill -TERM "$pid"
-        for _ in $(seq 1 40); do
-            alive "$pid" || break
-            sleep 0.25
-        done
-        alive "$pid" && kill -KILL "$pid"
-    fi
-    rm -f "$dir/emulator.pid"
+    peer_stop "$dir/emulator.pid" 10
 }
 
 case "${1:-}" in
