@@ -53,10 +53,11 @@ unit: deps build
 integration: deps build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration
 
-# The benchmark suite against a local Kafka: writes docs/benchmarks.md and
-# docs/benchmarks/. About 15 minutes; BENCH_QUICK=1 for a short smoke run.
+# The benchmark suite against a local Kafka, the Pub/Sub emulator and kinesalite:
+# writes docs/benchmarks.md and docs/benchmarks/. About 15 minutes; BENCH_QUICK=1
+# for a short smoke run.
 bench: configure
-	@bash scripts/install-deps.sh kafka pubsub bench js java
+	@bash scripts/install-deps.sh kafka pubsub kinesis bench js java
 	@bash scripts/clients-setup.sh $(BUILD_DIR)/clients
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target raccoon raccoon-loadgen
 	@/usr/bin/python3 bench/run_benchmarks.py --raccoon $(BUILD_DIR)/src/raccoon \

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The benchmark suite behind `make bench`: the real raccoon binary against a
-real local Kafka, driven by raccoon-loadgen; writes docs/benchmarks.md and
-PNG plots (gnuplot) into docs/benchmarks/.
+real local Kafka (and, for one scenario each, the other publishers' local
+peers), driven by raccoon-loadgen; writes docs/benchmarks.md and PNG plots
+(gnuplot) into docs/benchmarks/.
 
 Scenarios (issue 6), each with batches of 10 events of 200 bytes over 1,000
 connections:
@@ -14,9 +15,13 @@ connections:
   5. idle WebSockets: server RSS per connection (bench/idle_rss.py)
   6. server CPU per event (user+sys of the raccoon process alone over the
      loadgen's run, divided by the events the broker holds for that run), for
-     every run of 1-4 and 7
+     every run of 1-4, 7 and 8
   7. scenario 1's load to Google's Pub/Sub emulator instead of Kafka
      (scripts/pubsub-emulator.sh), side by side with it in the same run
+  8. the same to kinesalite, a local Kinesis API server (scripts/kinesalite.sh)
+
+Each publisher's peer is a Peer: the runner starts, stops, points servers at
+and counts through that interface alone, whichever the publisher.
 
 Every run gets a fresh server and topics of its own, so the events in the
 broker after the server stopped (the sum of the high watermarks: the
@@ -66,6 +71,8 @@ ROOT = os.path.dirname(HERE)
 KAFKA_SCRIPT = os.path.join(ROOT, "scripts", "kafka.sh")
 PUBSUB_SCRIPT = os.path.join(ROOT, "scripts", "pubsub-emulator.sh")
 PUBSUB_PROJECT = "raccoon-bench"
+KINESALITE_SCRIPT = os.path.join(ROOT, "scripts", "kinesalite.sh")
+KINESIS_REGION = "us-east-1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 CONNECTIONS = 1000
@@ -110,8 +117,6 @@ def on_signal(number, _frame):
 
 def log(message):
     print(f"[bench] {message}", flush=True)
-
-
 
 
 def stat_fields(pid):
@@ -207,29 +212,166 @@ def machine():
     }
 
 
-class Kafka:
+class Peer:
+    """A publisher's peer on this machine, started by its script in scripts/
+    (`start DIR` prints the peer's address last and writes its PID into DIR;
+    `stop DIR` stops it by that PID). The runner knows a peer only by this
+    interface: start and stop, the settings that point a server at it, the
+    PID whose CPU is the report's broker column, and how a run's delivered
+    events are counted."""
+
+    publisher = None  # PUBLISHER_TYPE
+    publisher_name = None  # the publisher in the report
+    peer_name = None  # the peer in the report and the log
+    script = None
+    pid_file = None
+    start_timeout = 120
+    stop_timeout = 60
+
     def __init__(self, directory):
         self.directory = directory
-        self.bootstrap = None
+        self.address = None
         self.pid = None
 
     def start(self):
+        out = subprocess.run([self.script, "start", self.directory], capture_output=True,
+                             text=True, timeout=self.start_timeout,
+                             env=self.script_environment())
+        if out.returncode != 0:
+            raise RuntimeError(f"{os.path.basename(self.script)} start failed: "
+                               f"{out.stderr.strip()}")
+        self.address = out.stdout.strip().splitlines()[-1]
+        with open(os.path.join(self.directory, self.pid_file)) as f:
+            self.pid = int(f.read().strip())
+        log(f"{self.peer_name} pid {self.pid} on {self.address}")
+
+    def stop(self):
+        subprocess.run([self.script, "stop", self.directory], timeout=self.stop_timeout)
+
+    def script_environment(self):
+        """The start script's environment; None: the suite's own."""
+        return None
+
+    def server_settings(self, metrics_port):
+        """The settings that make a server publish to this peer. metrics_port
+        is free for the server's Prometheus endpoint, for a peer that counts
+        delivered events there."""
+        raise NotImplementedError
+
+    def prepare_destination(self, topic):
+        """Before a run's server starts: the topic it publishes to, for a
+        peer whose topics the server does not make itself."""
+
+    def server_stopping(self, run):
+        """The run's load is over and its server still up: the last moment
+        the server's own metrics can be read."""
+
+    def delivered(self, run):
+        """After the run's server stopped (its flush included): how many of
+        its events the peer accepted."""
+        raise NotImplementedError
+
+    def pauses(self, since, until):
+        """The peer's stop-the-world pauses (ms) between two readings of
+        uptime_seconds(), for a peer that logs them."""
+        return []
+
+    def conditions(self):
+        """The report's line on this peer and how the server used it."""
+        raise NotImplementedError
+
+    # What the report's delivered count is for this peer.
+    delivered_note = None
+
+
+class CountedByServer(Peer):
+    """A peer the suite does not ask for a run's events: delivered is the
+    server's own counter of the events the peer accepted, read before the
+    server stops."""
+
+    delivered_metric = None
+
+    def metrics_settings(self, metrics_port):
+        return {"METRIC_PROMETHEUS_ENABLED": "true", "METRIC_PROMETHEUS_PORT": metrics_port}
+
+    def server_stopping(self, run):
+        run["delivered"] = server_counter(run["metrics_port"], self.delivered_metric)
+
+    def delivered(self, run):
+        return run["delivered"]
+
+
+def counter_total(metrics_text, name):
+    """The sum of a counter's series (every label set) in Prometheus' text format."""
+    total = 0.0
+    for line in metrics_text.splitlines():
+        series, _, value = line.rpartition(" ")
+        if series == name or series.startswith(name + "{"):
+            total += float(value)
+    return int(total)
+
+
+def server_counter(metrics_port, name):
+    with urllib.request.urlopen(f"http://{HOST}:{metrics_port}/metrics", timeout=10) as r:
+        return counter_total(r.read().decode(), name)
+
+
+class Kafka(Peer):
+    publisher = "kafka"
+    publisher_name = "Kafka"
+    peer_name = "Kafka's broker"
+    script = KAFKA_SCRIPT
+    pid_file = "kafka.pid"
+    delivered_note = ("the events in the run's topic after the server stopped (the sum of its "
+                      "partitions' high watermarks)")
+    start_timeout = 300
+    stop_timeout = 120
+
+    def script_environment(self):
         # The collector's pauses, logged with the JVM's uptime, so that each
         # run can say which of them fell inside it.
         self.gc_log = os.path.join(self.directory, "gc.log")
-        env = dict(os.environ,
-                   KAFKA_BROKER_JVM_OPTS=f"{BROKER_JVM_OPTS} -Xlog:gc:file={self.gc_log}:uptime",
-                   KAFKA_BROKER_PROPERTIES="\n".join(BROKER_PROPERTIES))
-        out = subprocess.run([KAFKA_SCRIPT, "start", self.directory], capture_output=True,
-                             text=True, timeout=300, env=env)
-        if out.returncode != 0:
-            raise RuntimeError(f"kafka.sh start failed: {out.stderr.strip()}")
-        self.bootstrap = out.stdout.strip().splitlines()[-1]
-        with open(os.path.join(self.directory, "kafka.pid")) as f:
-            self.pid = int(f.read().strip())
-        self.admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        return dict(os.environ,
+                    KAFKA_BROKER_JVM_OPTS=f"{BROKER_JVM_OPTS} -Xlog:gc:file={self.gc_log}:uptime",
+                    KAFKA_BROKER_PROPERTIES="\n".join(BROKER_PROPERTIES))
+
+    def start(self):
+        super().start()
+        self.admin = AdminClient({"bootstrap.servers": self.address})
         self.started_uptime = process_start_uptime(self.pid)
-        log(f"kafka pid {self.pid} on {self.bootstrap}")
+
+    def stop(self):
+        # The admin client would log the broker's going away.
+        self.admin = None
+        super().stop()
+        # A suite leaves gigabytes of events in the broker's log dirs.
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def server_settings(self, metrics_port):
+        return {"PUBLISHER_TYPE": self.publisher,
+                "PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS": self.address}
+
+    def prepare_destination(self, topic):
+        self.create_topic(topic)
+
+    def delivered(self, run):
+        # After the server's flush: what the broker holds is what it delivered.
+        count = self.message_count(run["topic"])
+        self.delete_topic(run["topic"])
+        return count
+
+    def pauses(self, since, until):
+        return self.gc_pauses(since, until)
+
+    def conditions(self):
+        with open(os.path.join(ROOT, "scripts", "kafka", "pom.xml")) as f:
+            version = f.read().split("<kafka.version>", 1)[1].split("<", 1)[0]
+        return (f"Kafka {version}, single node (KRaft) from `scripts/kafka.sh`, on the "
+                f"same machine; each run's topic has {PARTITIONS} partitions; the server's "
+                "producer settings are its defaults (`linger.ms` 1, librdkafka's 5 being what "
+                "upstream ships); the broker's JVM as Kafka's start script sets it: "
+                f"`{BROKER_JVM_OPTS}`; `{'`, `'.join(BROKER_PROPERTIES)}`, and each run's topic "
+                "is deleted and its files gone before the next run starts")
 
     def gc_pauses(self, since, until):
         """The broker's stop-the-world pauses (ms) that ended between two
@@ -242,13 +384,6 @@ class Kafka:
                 if m and since <= self.started_uptime + float(m.group(1)) <= until:
                     pauses.append(float(m.group(2)))
         return pauses
-
-    def stop(self):
-        # The admin client would log the broker's going away.
-        self.admin = None
-        subprocess.run([KAFKA_SCRIPT, "stop", self.directory], timeout=120)
-        # A suite leaves gigabytes of events in the broker's log dirs.
-        shutil.rmtree(self.directory, ignore_errors=True)
 
     def delete_topic(self, topic, timeout=30):
         """Frees a counted run's events on disk, so a suite needs room for one
@@ -307,37 +442,79 @@ class Kafka:
             consumer.close()
 
 
-class PubsubEmulator:
-    """Google's Pub/Sub emulator (scripts/pubsub-emulator.sh), the Pub/Sub
-    scenario's peer. Topics are made by the server (autocreate); with no
-    subscription, the emulator keeps no message."""
+class PubsubEmulator(CountedByServer):
+    """Google's Pub/Sub emulator. Topics are made by the server (autocreate);
+    with no subscription, the emulator keeps no message."""
 
-    def __init__(self, directory):
-        self.directory = directory
-        self.host = None
-        self.pid = None
+    publisher = "pubsub"
+    publisher_name = "Pub/Sub"
+    peer_name = "the Pub/Sub emulator"
+    script = PUBSUB_SCRIPT
+    pid_file = "emulator.pid"
+    delivered_metric = "pubsub_messages_delivered_total"
+    delivered_note = ("the server's `pubsub_messages_delivered_total` before it stopped, events "
+                      "whose Publish the emulator answered with message IDs (with no "
+                      "subscription, the emulator keeps no message to count)")
 
-    def start(self):
-        out = subprocess.run([PUBSUB_SCRIPT, "start", self.directory], capture_output=True,
-                             text=True, timeout=120)
-        if out.returncode != 0:
-            raise RuntimeError(f"pubsub-emulator.sh start failed: {out.stderr.strip()}")
-        self.host = out.stdout.strip()
-        with open(os.path.join(self.directory, "emulator.pid")) as f:
-            self.pid = int(f.read().strip())
-        log(f"pubsub emulator pid {self.pid} on {self.host}")
+    def server_settings(self, metrics_port):
+        return {"PUBLISHER_TYPE": self.publisher, "PUBLISHER_PUBSUB_PROJECT_ID": PUBSUB_PROJECT,
+                "PUBSUB_EMULATOR_HOST": self.address,
+                "PUBLISHER_PUBSUB_TOPIC_AUTOCREATE": "true",
+                **self.metrics_settings(metrics_port)}
+
+    def conditions(self):
+        return ("Google's Pub/Sub emulator from `scripts/pubsub-emulator.sh` (its JVM as the "
+                "script sets it), on the same machine, not pinned; the server makes each run's "
+                "topic (`PUBLISHER_PUBSUB_TOPIC_AUTOCREATE=true`)")
+
+
+class Kinesalite(CountedByServer):
+    """kinesalite, a Kinesis Data Streams API server in Node keeping its
+    streams in LevelDB. Streams are made by the server (autocreate) in
+    PROVISIONED mode: kinesalite refuses ON_DEMAND."""
+
+    publisher = "kinesis"
+    publisher_name = "Kinesis"
+    peer_name = "kinesalite"
+    script = KINESALITE_SCRIPT
+    pid_file = "kinesalite.pid"
+    # A first start installs kinesalite from npm into the cache.
+    start_timeout = 300
+    delivered_metric = "kinesis_messages_delivered_total"
+    delivered_note = ("the server's `kinesis_messages_delivered_total` before it stopped, records "
+                      "kinesalite's PutRecords accepted")
 
     def stop(self):
-        subprocess.run([PUBSUB_SCRIPT, "stop", self.directory], timeout=60)
+        super().stop()
+        # The streams' records, kept on disk.
+        shutil.rmtree(os.path.join(self.directory, "data"), ignore_errors=True)
 
+    def server_settings(self, metrics_port):
+        return {"PUBLISHER_TYPE": self.publisher,
+                "AWS_ENDPOINT_URL_KINESIS": f"http://{self.address}",
+                "PUBLISHER_KINESIS_AWS_REGION": KINESIS_REGION,
+                # kinesalite checks that requests are signed, not by whom; the
+                # caller's own AWS identity is not for it.
+                "AWS_ACCESS_KEY_ID": "raccoon-bench", "AWS_SECRET_ACCESS_KEY": "raccoon-bench",
+                "AWS_SESSION_TOKEN": None, "AWS_PROFILE": None,
+                "PUBLISHER_KINESIS_CREDENTIALS": None,
+                "PUBLISHER_KINESIS_STREAM_AUTOCREATE": "true",
+                "PUBLISHER_KINESIS_STREAM_MODE": "PROVISIONED",
+                "PUBLISHER_KINESIS_STREAM_SHARDS": PARTITIONS,
+                # The new stream is ACTIVE within kinesalite's 50 ms: looking
+                # every 100 ms, not every second, keeps that wait inside the
+                # warm-up.
+                "PUBLISHER_KINESIS_STREAM_PROBE_INTERVAL_MS": 100,
+                **self.metrics_settings(metrics_port)}
 
-def delivered_to_pubsub(metrics_port):
-    """The server's own count of events Pub/Sub accepted (the emulator cannot
-    count a topic's messages), read before the server stops."""
-    with urllib.request.urlopen(f"http://{HOST}:{metrics_port}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("pubsub_messages_delivered_total{")))
+    def conditions(self):
+        with open(os.path.join(ROOT, "scripts", "kinesalite", "package.json")) as f:
+            version = json.load(f)["dependencies"]["kinesalite"]
+        return (f"kinesalite {version} (Node, its streams in LevelDB on local disk) from "
+                "`scripts/kinesalite.sh`, on the same machine, not pinned; the server makes "
+                "each run's stream (`PUBLISHER_KINESIS_STREAM_AUTOCREATE=true`) in PROVISIONED "
+                f"mode with {PARTITIONS} shards (kinesalite refuses ON_DEMAND); the server's "
+                "other Kinesis settings are its defaults")
 
 
 class Bench:
@@ -354,8 +531,11 @@ class Bench:
         self.work = tempfile.mkdtemp(prefix="raccoon-bench.")
         # The binary under test; --compare switches it between runs.
         self.raccoon = args.raccoon
-        self.kafka = Kafka(os.path.join(self.work, "kafka"))
-        self.pubsub = PubsubEmulator(os.path.join(self.work, "pubsub"))
+        # Each publisher's peer by its PUBLISHER_TYPE; Kafka's runs the whole
+        # suite, the others only their own scenario.
+        self.peers = {publisher: peer(os.path.join(self.work, publisher))
+                      for publisher, peer in PEERS.items()}
+        self.kafka = self.peers["kafka"]
         self.runs = []
         self.seq = 0
         self.idle_levels = [2000, 5000] if self.quick else [5000, 10000, 20000]
@@ -364,25 +544,20 @@ class Bench:
         return ["taskset", "-c", str(core)] if core is not None else []
 
     def server_env(self, event_ack, topic_pattern, port, grpc_port, publisher="kafka"):
+        metrics_port = free_port(avoid={port, grpc_port})
         env = server_environment({
             "SERVER_WEBSOCKET_PORT": port,
             "SERVER_GRPC_PORT": grpc_port,
             "SERVER_BIND_ADDRESS": HOST,
             "SERVER_WEBSOCKET_MAX_CONN": CONNECTIONS * 2,
-            "PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
             "EVENT_DISTRIBUTION_PUBLISHER_PATTERN": topic_pattern,
             "EVENT_ACK": event_ack,
             "LOG_LEVEL": "warn",
+            **self.peers[publisher].server_settings(metrics_port),
         })
         if self.pinned:
             # One core: one io thread, no handoffs between two that take turns.
             env["SERVER_IO_THREADS"] = "1"
-        if publisher == "pubsub":
-            env.update({"PUBLISHER_TYPE": "pubsub", "PUBLISHER_PUBSUB_PROJECT_ID": PUBSUB_PROJECT,
-                        "PUBSUB_EMULATOR_HOST": self.pubsub.host,
-                        "PUBLISHER_PUBSUB_TOPIC_AUTOCREATE": "true",
-                        "METRIC_PROMETHEUS_ENABLED": "true",
-                        "METRIC_PROMETHEUS_PORT": str(free_port(avoid={port, grpc_port}))})
         return env
 
     def start_server(self, env, name):
@@ -416,8 +591,7 @@ class Bench:
         name = f"{self.seq:02d}-{scenario}-{label}".replace(" ", "_").replace("%", "pct")
         pattern = f"bench-{self.seq:02d}-{int(time.time())}-%s"
         topic = pattern.replace("%s", EVENT_TYPE)
-        if publisher == "kafka":
-            self.kafka.create_topic(topic)
+        self.peers[publisher].prepare_destination(topic)
         port = free_port()
         grpc_port = free_port(avoid={port})
         env = self.server_env(event_ack, pattern, port, grpc_port, publisher)
@@ -444,12 +618,10 @@ class Bench:
         """Runs the prepared loadgens at once and waits for them; returns the
         results, in order. Each server is stopped, so its flush is counted."""
         servers = [p["server"] for p in prepared]
-        # The peer the runs publish to: Kafka's broker or the Pub/Sub emulator.
-        on_pubsub = prepared[0]["publisher"] == "pubsub"
-        peer_pid = self.pubsub.pid if on_pubsub else self.kafka.pid
+        peer = self.peers[prepared[0]["publisher"]]
         try:
             server_cpu0 = [cpu_seconds(s.pid) for s in servers]
-            broker_cpu0 = cpu_seconds(peer_pid)
+            broker_cpu0 = cpu_seconds(peer.pid)
             machine_cpu0 = machine_cpu_seconds()
             started_uptime = uptime_seconds()
             started = time.monotonic()
@@ -468,13 +640,12 @@ class Bench:
                 raise
             wall = time.monotonic() - started
             server_cpu = [cpu_seconds(s.pid) - c0 for s, c0 in zip(servers, server_cpu0)]
-            broker_cpu = cpu_seconds(peer_pid) - broker_cpu0
+            broker_cpu = cpu_seconds(peer.pid) - broker_cpu0
             machine_cpu = [b - a for a, b in zip(machine_cpu0, machine_cpu_seconds())]
-            gc_pauses = [] if on_pubsub else self.kafka.gc_pauses(started_uptime, uptime_seconds())
+            gc_pauses = peer.pauses(started_uptime, uptime_seconds())
             server_hwm = [vm_hwm_kib(s.pid) for s in servers]
             for p in prepared:
-                if p["publisher"] == "pubsub":
-                    p["delivered"] = delivered_to_pubsub(p["metrics_port"])
+                peer.server_stopping(p)
         finally:
             server_exit = [stop_process(s) for s in servers]
         return [self.result(p, wall, server_cpu[i], broker_cpu, machine_cpu, loadgen_cpu[i],
@@ -484,13 +655,8 @@ class Bench:
     def result(self, prepared, wall, server_cpu, broker_cpu, machine_cpu, loadgen_cpu,
                gc_pauses, server_hwm, server_exit, loadgen_exit):
         machine_busy, machine_stolen = machine_cpu
-        topic, plan = prepared["topic"], prepared["plan"]
-        if prepared["publisher"] == "pubsub":
-            delivered = prepared["delivered"]
-        else:
-            # After the server's flush: what the broker holds is what it delivered.
-            delivered = self.kafka.message_count(topic)
-            self.kafka.delete_topic(topic)
+        plan = prepared["plan"]
+        delivered = self.peers[prepared["publisher"]].delivered(prepared)
         summary = {}
         if os.path.exists(prepared["out"]):
             with open(prepared["out"]) as f:
@@ -635,26 +801,37 @@ class Bench:
         self.transport_scenario(2, "websocket", 0, [0.5])
         self.transport_scenario(3, "rest", 1, [0.5])
         self.transport_scenario(4, "grpc", 1, [0.5])
-        self.pubsub_scenario()
+        for scenario, publisher in PEER_SCENARIOS.items():
+            self.peer_scenario(scenario, publisher)
 
-    def pubsub_scenario(self):
-        """Scenario 1's load to Google Cloud Pub/Sub's emulator instead of
-        Kafka, in the same run: the publishers side by side."""
-        self.pubsub.start()
+    def peer_scenario(self, scenario, publisher):
+        """Scenario 1's load to another publisher's peer instead of Kafka, in
+        the same run: the publishers side by side."""
+        peer = self.peers[publisher]
         try:
-            self.transport_scenario(PUBSUB_SCENARIO, "websocket", 1, [0.5], publisher="pubsub")
+            # Inside: a start cut short may have left the peer running.
+            peer.start()
+            self.transport_scenario(scenario, "websocket", 1, [0.5], publisher=publisher)
         finally:
-            self.pubsub.stop()
+            peer.stop()
 
 
+PEERS = {peer.publisher: peer for peer in (Kafka, PubsubEmulator, Kinesalite)}
 PUBSUB_SCENARIO = 7
+KINESIS_SCENARIO = 8
+# Scenario 1's load, each to another publisher's peer.
+PEER_SCENARIOS = {PUBSUB_SCENARIO: "pubsub", KINESIS_SCENARIO: "kinesis"}
 SCENARIO_TITLES = {
     1: "1. WebSocket, 1,000 connections, EVENT_ACK=1",
     2: "2. WebSocket, 1,000 connections, EVENT_ACK=0",
     3: "3. REST with keep-alive, 1,000 connections, EVENT_ACK=1",
     4: "4. gRPC, 1,000 channels, EVENT_ACK=1",
     PUBSUB_SCENARIO: "7. Pub/Sub: WebSocket, 1,000 connections, EVENT_ACK=1, to the emulator",
+    KINESIS_SCENARIO: "8. Kinesis: WebSocket, 1,000 connections, EVENT_ACK=1, to kinesalite",
 }
+# The closed-loop runs' names in the maximum-throughput plot.
+PLOT_NAMES = {1: "WS ack=1", 2: "WS ack=0", 3: "REST", 4: "gRPC", PUBSUB_SCENARIO: "Pub/Sub",
+              KINESIS_SCENARIO: "Kinesis"}
 
 
 def fmt_us(value):
@@ -786,7 +963,7 @@ plot '{data}' using 1:2 with linespoints title 'p50', \\
         data = os.path.join(bench.work, "peaks.dat")
         with open(data, "w") as f:
             for r in peaks:
-                name = {1: "WS ack=1", 2: "WS ack=0", 3: "REST", 4: "gRPC"}[r["scenario"]]
+                name = PLOT_NAMES[r["scenario"]]
                 f.write(f"\"{name}\" {r['events_per_s']:.0f} "
                         f"{r['server_cpu_us_per_event'] or 0:.3f}\n")
         png = os.path.join(outdir, "max_throughput_and_cpu.png")
@@ -810,7 +987,32 @@ plot '{data}' using 2:xtic(1) title 'events/s' axes x1y1, \\
     return written
 
 
-def write_report(bench, mach, idle, plots, path, started, kafka_version, clients=()):
+def publishers_table(by_scenario):
+    """Scenario 1 (Kafka) and its load to the other publishers' peers side by
+    side, at the maximum and at 50% of it (the median run by ack p99 when
+    repeated)."""
+    lines = ["| publisher (scenario) | peer | run | events/s | ack p50 | ack p99 "
+             "| server CPU µs/event | broker cores |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for scenario, publisher in {1: "kafka", **PEER_SCENARIOS}.items():
+        peer = PEERS[publisher]
+        runs = by_scenario.get(scenario, [])
+        lead = f"| {peer.publisher_name} ({scenario}) | {peer.peer_name} "
+        if not runs:
+            lines.append(lead + "| not run | – | – | – | – | – |")
+            continue
+        half = half_load_runs(runs)
+        for r in [runs[0]] + ([median_by_p99(half)] if half else []):
+            lat = r["latency_us"]
+            cpu = r["server_cpu_us_per_event"]
+            lines.append(lead + f"| {r['label']} | {r['events_per_s']:,.0f} "
+                         f"| {fmt_us(lat.get('p50'))} | {fmt_us(lat.get('p99'))} "
+                         f"| {f'{cpu:.2f}' if cpu is not None else '–'} "
+                         f"| {r['broker_cores']:.2f} |")
+    return "\n".join(lines)
+
+
+def write_report(bench, mach, idle, plots, path, started, clients=()):
     by = {}
     for r in bench.runs:
         by.setdefault(r["scenario"], []).append(r)
@@ -834,12 +1036,10 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version, clients
                    "the broker is not pinned and takes CPU from both")
     else:
         out.append("- one usable core: no pinning; server, load generator and broker share it")
-    out.append(f"- Kafka {kafka_version}, single node (KRaft) from `scripts/kafka.sh`, on the "
-               f"same machine; each run's topic has {PARTITIONS} partitions; the server's "
-               "producer settings are its defaults (`linger.ms` 1, librdkafka's 5 being what upstream "
-               f"ships); the broker's JVM as Kafka's start script sets it: `{BROKER_JVM_OPTS}`; "
-               f"`{'`, `'.join(BROKER_PROPERTIES)}`, and each run's topic is deleted and its "
-               "files gone before the next run starts")
+    used = [peer for peer in bench.peers.values()
+            if any(r["publisher"] == peer.publisher for r in bench.runs)]
+    for peer in used:
+        out.append(f"- {peer.conditions()}")
     out.append("- on this development container another engineer may have been compiling on the "
                "same cores during the run: throughput and latency are noisy, server CPU "
                "µs/event is the figure least affected\n")
@@ -871,26 +1071,27 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version, clients
                "(loadgen's log-linear histogram, 1/128 bucket width).")
     out.append("- **server CPU µs/event**: utime+stime of the raccoon process alone "
                "(`/proc/PID/stat`) from just before the load generator starts to just after it "
-               "exits (connection set-up, warm-up and drain included), divided by the events "
-               "the broker holds for that run after the server stopped (sum of the topic's high "
-               "watermarks: the server's delivered count).")
+               "exits (connection set-up, warm-up and drain included), divided by the run's "
+               "delivered events (below).")
     out.append("- **cores**: CPU seconds of the process over the run's wall time: 1.00 is one "
-               "core busy; the broker's share is its own process (the PID in the kafka dir); "
+               "core busy; the broker's share is the publisher's peer, its own process (the PID "
+               "its script wrote): "
+               + ", ".join(f"{peer.peer_name} for {peer.publisher_name}" for peer in used) + "; "
                "other cores: the machine's busy time (`/proc/stat`) less those three, i.e. "
                "whatever else ran meanwhile; stolen cores: time this virtual machine had work "
                "while the hypervisor ran other guests (`/proc/stat`'s steal). Steal slows all "
                "three processes alike and comes and goes on this host, so a run with steal "
                "measured a slower machine.")
-    out.append("- **broker GC pauses**: the broker's stop-the-world collections that ended "
+    out.append("- **broker GC pauses**: Kafka's broker's stop-the-world collections that ended "
                "during the run (warm-up and drain included), from its GC log: while one lasts, "
-               "no produce request is answered, so every ack then in flight waits for it.")
-    out.append("- **delivered / acked events**: events in Kafka vs. events acked with "
-               "success (warm-up included in both). For Pub/Sub, whose emulator does not count "
-               "a topic's messages, delivered is the server's `pubsub_messages_delivered_total`: "
-               "events whose Publish the emulator answered with message IDs; its broker column "
-               "is the emulator's CPU.\n")
+               "no produce request is answered, so every ack then in flight waits for it. The "
+               "other peers' pauses are not logged: none are shown for them.")
+    out.append("- **delivered / acked events**: events the publisher's peer accepted vs. "
+               "events acked with success (warm-up included in both). Delivered, by publisher: "
+               + "; ".join(f"{peer.publisher_name}: {peer.delivered_note}" for peer in used)
+               + ".\n")
     out.append("## Results\n")
-    for scenario in (1, 2, 3, 4, PUBSUB_SCENARIO):
+    for scenario in SCENARIO_TITLES:
         runs = by.get(scenario, [])
         out.append(f"### {SCENARIO_TITLES[scenario]}\n")
         if not runs:
@@ -904,6 +1105,8 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version, clients
         if half:
             out.append(f"At 50% of it: ack p99 **{half_load_p99(half)}**.")
         out.append("")
+    out.append("### Publishers side by side: scenario 1's load\n")
+    out.append(publishers_table(by) + "\n")
     captions = {"ws_ack1_latency_vs_rate.png": "Scenario 1: latency vs offered rate",
                 "max_throughput_and_cpu.png": "Maximum throughput and server CPU per event"}
     for png in plots:
@@ -934,7 +1137,8 @@ def write_report(bench, mach, idle, plots, path, started, kafka_version, clients
     out.append("|---|---|---:|")
     for r in bench.runs:
         cpu = r["server_cpu_us_per_event"]
-        out.append(f"| {r['scenario']} ({r['transport']}, EVENT_ACK={r['event_ack']}) "
+        out.append(f"| {r['scenario']} ({r['transport']}, EVENT_ACK={r['event_ack']}, "
+                   f"{PEERS[r['publisher']].publisher_name}) "
                    f"| {r['label']} | {f'{cpu:.2f}' if cpu is not None else '–'} |")
     out.append("")
 
@@ -1016,10 +1220,7 @@ def main():
                       f, indent=2)
     outdir = os.path.join(os.path.dirname(os.path.abspath(args.out)), "benchmarks")
     plots = plot(bench, outdir)
-    with open(os.path.join(ROOT, "scripts", "kafka", "pom.xml")) as f:
-        pom = f.read()
-    kafka_version = pom.split("<kafka.version>", 1)[1].split("<", 1)[0]
-    write_report(bench, mach, idle, plots, args.out, started, kafka_version, clients)
+    write_report(bench, mach, idle, plots, args.out, started, clients)
     shutil.copy(os.path.join(bench.work, "results.json"), os.path.join(outdir, "results.json"))
     log(f"wrote {args.out} and {outdir}/ ({', '.join(plots + ['results.json'])}); "
         f"raw logs in {bench.work}")

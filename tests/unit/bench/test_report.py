@@ -87,3 +87,50 @@ def test_a_machine_busy_with_the_hypervisors_other_guests_is_named_as_the_bound(
     assert "stolen by the hypervisor 0.60" in verdict
     assert verdict.endswith("bound by the machine's CPU as a whole (server, load generator, "
                             "broker, the hypervisor's other guests share it)")
+
+
+def publisher_run(scenario, publisher, label, p99, fraction=None):
+    r = run(label, p99, mode="closed" if fraction is None else "open", fraction=fraction)
+    r.update(scenario=scenario, publisher=publisher, transport="websocket", event_ack=1,
+             server_vm_hwm_kib=50_000, server_exit=0)
+    return r
+
+
+def test_the_publishers_stand_side_by_side_at_the_maximum_and_the_median_half_load_run():
+    by = {1: [publisher_run(1, "kafka", "max (closed loop)", 40_000),
+              publisher_run(1, "kafka", "50% of max (open loop), run 1 of 3", 3_000, 0.5),
+              publisher_run(1, "kafka", "50% of max (open loop), run 2 of 3", 9_000, 0.5),
+              publisher_run(1, "kafka", "50% of max (open loop), run 3 of 3", 5_000, 0.5)],
+          suite.KINESIS_SCENARIO: [
+              publisher_run(8, "kinesis", "max (closed loop)", 900_000),
+              publisher_run(8, "kinesis", "50% of max (open loop)", 20_000, 0.5)]}
+    rows = suite.publishers_table(by).splitlines()[2:]
+    assert [row.split("|")[1:4] for row in rows] == [
+        [" Kafka (1) ", " Kafka's broker ", " max (closed loop) "],
+        [" Kafka (1) ", " Kafka's broker ", " 50% of max (open loop), run 3 of 3 "],
+        [" Pub/Sub (7) ", " the Pub/Sub emulator ", " not run "],
+        [" Kinesis (8) ", " kinesalite ", " max (closed loop) "],
+        [" Kinesis (8) ", " kinesalite ", " 50% of max (open loop) "]]
+    kinesis_max = [c.strip() for c in rows[3].strip("|").split("|")]
+    assert kinesis_max[3:] == ["10,000", "900 µs", "900 ms", "1.50", "0.20"]
+    assert all(row.count("|") == rows[0].count("|") for row in rows)
+
+
+def test_the_report_names_each_peer_that_ran_and_how_it_counted_delivered(tmp_path):
+    bench = object.__new__(suite.Bench)
+    bench.runs = [publisher_run(1, "kafka", "max (closed loop)", 40_000),
+                  publisher_run(8, "kinesis", "max (closed loop)", 900_000)]
+    bench.peers = {publisher: peer("/nonexistent") for publisher, peer in suite.PEERS.items()}
+    bench.quick, bench.pinned, bench.warmup, bench.duration = True, False, 2, 5
+    bench.half_load_repeats, bench.idle_levels = 1, [2000]
+    mach = {"nproc": 2, "usable_cores": [0, 1], "model": "", "memory_gib": 1.0,
+            "kernel": "6", "date": "today", "commit": "abc", "loadavg_at_start": [0, 0, 0]}
+    path = tmp_path / "benchmarks.md"
+    suite.write_report(bench, mach, {}, [], str(path), started=0.0)
+    report = path.read_text()
+    assert "- Kafka 3." in report and "- kinesalite 3." in report
+    assert "Pub/Sub emulator from" not in report
+    assert "Kinesis: the server's `kinesis_messages_delivered_total`" in report
+    assert f"### {suite.SCENARIO_TITLES[suite.KINESIS_SCENARIO]}\n" in report
+    assert f"### {suite.SCENARIO_TITLES[suite.PUBSUB_SCENARIO]}\n\nNot run." in report
+    assert "| 8 (websocket, EVENT_ACK=1, Kinesis) | max (closed loop) | 1.50 |" in report
