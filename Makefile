@@ -12,7 +12,7 @@ ifneq ($(SANITIZE),)
 BUILD_DIR := build-$(subst $(comma),-,$(SANITIZE))
 endif
 
-.PHONY: deps configure build run test unit integration bench image image-test fmt docs clean
+.PHONY: deps configure build run test unit integration fuzz bench image image-test fmt docs clean
 
 # `make run` needs Java only to start a local broker: not with PUBLISHER_TYPE=log
 # or a broker of your own in PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS. With
@@ -52,6 +52,16 @@ unit: deps build
 
 integration: deps build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration
+
+# The libFuzzer targets (docs/fuzzing.md), each for FUZZ_SECONDS, in the clang
+# build `make test` makes for its short runs of them; what they find stays in
+# its corpus for the next run.
+FUZZ_SECONDS ?= 600
+FUZZ_BUILD_DIR = $(BUILD_DIR)/tests/fuzz/clang
+fuzz:
+	@bash scripts/install-deps.sh build fuzz
+	@FUZZ_JOBS=$(JOBS) bash tests/fuzz/fuzz.sh build $(FUZZ_BUILD_DIR)
+	@bash tests/fuzz/fuzz.sh run $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)
 
 # The benchmark suite against a local Kafka, the Pub/Sub emulator and kinesalite:
 # writes docs/benchmarks.md and docs/benchmarks/. About 15 minutes; BENCH_QUICK=1

@@ -7,6 +7,9 @@
 #   install-deps.sh pubsub  what runs Google's Pub/Sub emulator (Java), and a check that the
 #                           emulator itself is there: it is not a Debian package
 #   install-deps.sh test    the integration tests' tools: pytest, Python clients, Prometheus
+#   install-deps.sh fuzz    the libFuzzer targets (tests/fuzz): clang 19 with its sanitizer and
+#                           fuzzer runtimes (Debian 12's clang 14 and 16 lack the C++23 library
+#                           support the code needs), and llvm-symbolizer for readable reports
 #   install-deps.sh bench   `make bench`: gnuplot, the Kafka client for Python, taskset
 #                           (linux-perf helps to profile but is not needed)
 #   install-deps.sh container  `make image`: podman, and debootstrap for a base image
@@ -23,8 +26,8 @@
 #                           Node and npm, botocore (the independent signer and reader of the tests),
 #                           and kinesalite from npm in the cache dir (scripts/kinesalite.sh install)
 #
-# Several groups may be named at once; none means build, kafka, pubsub, test, deploy, js, java and
-# kinesis.
+# Several groups may be named at once; none means build, kafka, pubsub, test, fuzz, deploy, js,
+# java and kinesis.
 set -euo pipefail
 
 build_packages=(
@@ -41,6 +44,7 @@ test_packages=(
     kcat python3-pytest python3-protobuf python3-requests python3-confluent-kafka
     python3-websockets python3-grpcio prometheus
 )
+fuzz_packages=(clang-19 libclang-rt-19-dev llvm-19)
 bench_packages=(gnuplot-nox python3-confluent-kafka util-linux python3)
 container_packages=(podman debootstrap)
 deploy_packages=(python3-yaml python3-venv python3-pytest prometheus)
@@ -63,7 +67,7 @@ if [ "${1:-}" = "--packages-only" ]; then
     shift
 fi
 groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=(build kafka pubsub test deploy js java kinesis)
+[ ${#groups[@]} -gt 0 ] || groups=(build kafka pubsub test fuzz deploy js java kinesis)
 
 wanted=()
 for group in "${groups[@]}"; do
@@ -72,13 +76,14 @@ for group in "${groups[@]}"; do
         kafka) wanted+=("${kafka_packages[@]}") ;;
         pubsub) wanted+=("${pubsub_packages[@]}") ;;
         test) wanted+=("${test_packages[@]}") ;;
+        fuzz) wanted+=("${fuzz_packages[@]}") ;;
         bench) wanted+=("${bench_packages[@]}") ;;
         container) wanted+=("${container_packages[@]}") ;;
         deploy) wanted+=("${deploy_packages[@]}") ;;
         js) wanted+=("${js_packages[@]}") ;;
         java) wanted+=("${java_packages[@]}") ;;
         kinesis) wanted+=("${kinesis_packages[@]}") ;;
-        *) echo "install-deps: unknown group $group (build, kafka, pubsub, test, bench, container, deploy, js, java or kinesis)" >&2; exit 2 ;;
+        *) echo "install-deps: unknown group $group (build, kafka, pubsub, test, fuzz, bench, container, deploy, js, java or kinesis)" >&2; exit 2 ;;
     esac
 done
 

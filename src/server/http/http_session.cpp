@@ -10,6 +10,7 @@
 #include <raccoon/core/request_error_log.hpp>
 #include <raccoon/metrics/catalog.hpp>
 
+#include "events_request.hpp"
 #include "request_framing.hpp"
 #include "websocket_session.hpp"
 
@@ -169,7 +170,8 @@ void http_session::handle_upgrade(const request& req) {
     }
     auto refuse = [&](beast_http::status status, std::string why) {
         metrics::global()
-            .user_connection_failure_total.with({identity_of(req).group, "ugfailure"})
+            .user_connection_failure_total
+            .with({identity_of(req, context_->settings).group, "ugfailure"})
             .add();
         core::request_error_log().warn("websocket: upgrade from {} refused: {}", peer(), why);
         answer_plain(status, std::move(why) + "\n");
@@ -182,42 +184,21 @@ void http_session::handle_upgrade(const request& req) {
     busy_ = false;
     // The WebSocket takes the socket over, without this session's timers (it
     // times its own sends); this session ends with this handler.
-    std::make_shared<websocket_session>(stream_.release_socket(), context_, identity_of(req))
+    std::make_shared<websocket_session>(stream_.release_socket(), context_,
+                                        identity_of(req, context_->settings))
         ->start(parser_->release());
 }
 
-core::connection_identity http_session::identity_of(const request& req) const {
-    const auto& settings = context_->settings;
-    core::connection_identity identity{std::string(req[settings.conn_id_header]), {}};
-    if (!settings.conn_group_header.empty()) {
-        identity.group = std::string(req[settings.conn_group_header]);
-    }
-    if (identity.group.empty()) identity.group = settings.conn_group_default;
-    return identity;
-}
-
 void http_session::handle_events(const request& req) {
-    auto content_type = req[beast_http::field::content_type];
-    auto format = codec::format_from_content_type(content_type);
-    if (!format) {
-        format_ = codec::wire_format::json;
-        // As upstream: the group of a request with an unknown content type is "NA".
-        return refuse_events("NA", "unknowncontentype",
-                             {core::make_error_code(core::errc::unsupported_media_type),
-                              "Content-Type \"" + std::string(content_type) +
-                                  "\" is neither application/proto nor application/json"},
-                             "");
+    events_request read =
+        read_events_request(req, req.body(), context_->settings, context_->request_limits());
+    format_ = read.format;
+    if (!read.batch) {
+        const events_refusal& refusal = read.batch.error();
+        return refuse_events(refusal.conn_group, refusal.metric_reason, refusal.result,
+                             refusal.req_guid);
     }
-    format_ = *format;
-    auto decoded = codec::decode_request(req.body(), format_, context_->request_limits());
-    if (!decoded) {
-        return refuse_events(
-            identity_of(req).group, "serde",
-            {core::make_error_code(core::errc::bad_request), decoded.error().reason},
-            decoded.error().req_guid);
-    }
-    std::unique_ptr<core::batch> b = std::move(*decoded);
-    b->identity = identity_of(req);
+    std::unique_ptr<core::batch> b = std::move(*read.batch);
     core::count_batch_read(*b);
 
     b->set_completion([self = shared_from_this(),
@@ -290,7 +271,7 @@ void http_session::refuse_unread(const core::batch_result& result, std::string_v
     const auto& header = parser_->get();
     format_ = codec::format_from_content_type(header[beast_http::field::content_type])
                   .value_or(codec::wire_format::json);
-    core::count_batch_failed(identity_of(header).group, reason);
+    core::count_batch_failed(identity_of(header, context_->settings).group, reason);
     core::request_error_log().warn("rest: request from {} refused: {}", peer(), result.detail);
     response res{static_cast<beast_http::status>(codec::wire_status_for(result.error).http_status),
                  11};

@@ -37,8 +37,6 @@ class http_session : public connection, public std::enable_shared_from_this<http
     void handle_request();
     void handle_events(const request& req);
     void handle_upgrade(const request& req);
-    // The id and group headers, the group falling back to its default.
-    core::connection_identity identity_of(const request& req) const;
     void answer_plain(boost::beast::http::status status, std::string body);
     void offer_batch();
     void answer_events(const core::batch_result& result, const std::string& req_guid);
