@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <mutex>
 #include <raccoon/core/topic_policy.hpp>
 
@@ -8,6 +9,24 @@ namespace {
 constexpr auto cap_window = std::chrono::minutes(1);
 
 }  // namespace
+
+std::string plain_name_problem(std::string_view name, std::size_t max_length,
+                               std::string_view what) {
+    if (name.empty()) return "is empty";
+    if (name.size() > max_length) {
+        return "is " + std::to_string(name.size()) + " characters, more than " + std::string(what) +
+               " allows (" + std::to_string(max_length) + ")";
+    }
+    const bool plain = std::ranges::all_of(name, [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return (u < 0x80 && std::isalnum(u)) || c == '.' || c == '_' || c == '-';
+    });
+    if (!plain) {
+        return "holds a character " + std::string(what) +
+               " does not allow (only a-z, A-Z, 0-9, '.', '_' and '-')";
+    }
+    return {};
+}
 
 topic_policy::topic_policy(rules r) : rules_(std::move(r)), router_(rules_.pattern) {
     // Checked at start-up (EVENT_TYPE_ALLOWED_PATTERN's binder): valid here.

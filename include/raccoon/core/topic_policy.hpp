@@ -32,6 +32,12 @@ struct topic_naming {
     std::function<std::string(std::string_view topic)> collision_key;
 };
 
+// Why `name` is not 1 to `max_length` characters of [a-zA-Z0-9._-], the names
+// Kafka's topics and Kinesis's streams may have, naming `what` (the broker)
+// as the one that refuses it; empty when it is such a name.
+std::string plain_name_problem(std::string_view name, std::size_t max_length,
+                               std::string_view what);
+
 // Which event types a batch may carry, checked where the request is read,
 // before the batch reaches the channel: event types come from clients, and
 // each new one makes a topic. A type must match EVENT_TYPE_ALLOWED_PATTERN

@@ -137,20 +137,8 @@ void on_log(const rd_kafka_t*, int level, const char* facility, const char* mess
 core::topic_naming topic_naming() {
     constexpr std::size_t max_length = 249;
     return {[](std::string_view topic) -> std::string {
-                if (topic.empty()) return "is empty";
                 if (topic == "." || topic == "..") return "Kafka does not allow";
-                if (topic.size() > max_length) {
-                    return "is " + std::to_string(topic.size()) +
-                           " characters, more than Kafka's " + std::to_string(max_length);
-                }
-                for (const char c : topic) {
-                    const auto u = static_cast<unsigned char>(c);
-                    if (!(std::isalnum(u) && u < 0x80) && c != '.' && c != '_' && c != '-') {
-                        return "holds a character Kafka does not allow (only a-z, A-Z, 0-9, '.', "
-                               "'_' and '-')";
-                    }
-                }
-                return {};
+                return core::plain_name_problem(topic, max_length, "Kafka");
             },
             [](std::string_view topic) {
                 std::string key(topic);

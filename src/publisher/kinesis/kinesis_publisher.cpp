@@ -49,20 +49,8 @@ std::string milliseconds_text(std::chrono::milliseconds ms) {
 
 core::topic_naming topic_naming() {
     constexpr std::size_t max_length = 128;
-    return {[](std::string_view stream) -> std::string {
-                if (stream.empty()) return "is empty";
-                if (stream.size() > max_length) {
-                    return "is " + std::to_string(stream.size()) +
-                           " characters, more than Kinesis's " + std::to_string(max_length);
-                }
-                for (const char c : stream) {
-                    const auto u = static_cast<unsigned char>(c);
-                    if (!(std::isalnum(u) && u < 0x80) && c != '.' && c != '_' && c != '-') {
-                        return "holds a character Kinesis does not allow in a stream name (only "
-                               "a-z, A-Z, 0-9, '.', '_' and '-')";
-                    }
-                }
-                return {};
+    return {[](std::string_view stream) {
+                return core::plain_name_problem(stream, max_length, "Kinesis");
             },
             {}};
 }

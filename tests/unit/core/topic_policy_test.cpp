@@ -82,5 +82,18 @@ TEST(TopicPolicy, NewTopicsAreCappedPerMinuteAndARefusedBatchKeepsNothing) {
     EXPECT_TRUE(policy.check(with_types({"n3", "n4"}), now + std::chrono::seconds(61)).ok());
 }
 
+TEST(PlainNames, OnlyLettersDigitsDotsUnderscoresAndDashesUpToTheLength) {
+    EXPECT_EQ(plain_name_problem("clickstream-page_view.v2", 24, "Kafka"), "");
+    EXPECT_EQ(plain_name_problem("", 10, "Kafka"), "is empty");
+    EXPECT_EQ(plain_name_problem("abcdefghijk", 10, "Kafka"),
+              "is 11 characters, more than Kafka allows (10)");
+    for (std::string_view bad : {"a/b", "a b", "caf\xc3\xa9", "a:b", "a\x01"}) {
+        EXPECT_EQ(plain_name_problem(bad, 100, "Kinesis"),
+                  "holds a character Kinesis does not allow (only a-z, A-Z, 0-9, '.', '_' and "
+                  "'-')")
+            << bad;
+    }
+}
+
 }  // namespace
 }  // namespace raccoon::core
