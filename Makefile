@@ -12,7 +12,7 @@ ifneq ($(SANITIZE),)
 BUILD_DIR := build-$(subst $(comma),-,$(SANITIZE))
 endif
 
-.PHONY: deps configure build run test unit integration fuzz bench image image-test fmt docs clean
+.PHONY: deps configure build run test unit integration test-sanitize faults fuzz conformance bench image image-test fmt docs clean
 
 # `make run` needs Java only to start a local broker: not with PUBLISHER_TYPE=log
 # or a broker of your own in PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS. With
@@ -53,6 +53,44 @@ unit: deps build
 integration: deps build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration
 
+# A sanitizer's first report ends the process and fails its test (the build
+# side is -fno-sanitize-recover=all, in CMakeLists.txt).
+SANITIZER_ENV := ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+ASAN_BUILD_DIR ?= build-address-undefined
+TSAN_BUILD_DIR ?= build-thread
+# The unit tests of the concurrent parts, run under TSan: core (channel,
+# workers, acks), the publishers, the server.
+TSAN_UNIT_TESTS := core/core_test publisher/kafka/kafka_publisher_test \
+	publisher/pubsub/pubsub_publisher_test publisher/kinesis/kinesis_publisher_test \
+	server/server_test
+
+# The unit and integration suites under ASan+UBSan, then the concurrent parts'
+# unit tests under TSan, each in a build directory of its own
+# (docs/reliability.md).
+test-sanitize: deps
+	@$(MAKE) --no-print-directory build SANITIZE=address,undefined BUILD_DIR=$(ASAN_BUILD_DIR)
+	@cd $(ASAN_BUILD_DIR) && $(SANITIZER_ENV) ctest --output-on-failure --timeout 900 -L 'unit|integration'
+	@$(MAKE) --no-print-directory configure SANITIZE=thread BUILD_DIR=$(TSAN_BUILD_DIR)
+	@cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target $(notdir $(TSAN_UNIT_TESTS))
+	@for test in $(TSAN_UNIT_TESTS); do \
+		echo "TSan: $$test"; \
+		$(SANITIZER_ENV) $(TSAN_BUILD_DIR)/tests/unit/$$test --gtest_brief=1 || exit 1; \
+	done
+
+# The fault suite (tests/faults): each broker killed and restarted or paused
+# past the ack deadline, the server stopped and killed, under load from every
+# transport; a success-acked event missing from the broker fails it. About 3
+# minutes; the figures go to $(BUILD_DIR)/faults/report.md (docs/reliability.md).
+faults: deps build
+	@mkdir -p $(BUILD_DIR)/faults
+	@RACCOON_BIN=$(abspath $(BUILD_DIR))/src/raccoon \
+		RACCOON_PYTHON_PROTO=$(abspath $(BUILD_DIR))/tests/integration/python \
+		RACCOON_FAULTS_REPORT=$(abspath $(BUILD_DIR))/faults/report.json \
+		$(SANITIZER_ENV) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/faults; \
+		status=$$?; cat $(BUILD_DIR)/faults/report.md 2>/dev/null; exit $$status
+
 # The libFuzzer targets (docs/fuzzing.md), each for FUZZ_SECONDS, in the clang
 # build `make test` makes for its short runs of them; what they find stays in
 # its corpus for the next run.
@@ -62,6 +100,17 @@ fuzz:
 	@bash scripts/install-deps.sh build fuzz
 	@FUZZ_JOBS=$(JOBS) bash tests/fuzz/fuzz.sh build $(FUZZ_BUILD_DIR)
 	@bash tests/fuzz/fuzz.sh run $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)
+
+# Every case of the WebSocket conformance suite against the server with the log
+# publisher, written into docs/websocket-conformance.md; `make test` runs its
+# quick cases. About two minutes.
+conformance: configure
+	@bash scripts/install-deps.sh test
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target raccoon integration_python_proto
+	@cd tests/integration && CONFORMANCE=all CONFORMANCE_REPORT=$(CURDIR)/docs/websocket-conformance.md \
+		RACCOON_BIN=$(abspath $(BUILD_DIR))/src/raccoon \
+		RACCOON_PYTHON_PROTO=$(abspath $(BUILD_DIR))/tests/integration/python \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider websocket_conformance
 
 # The benchmark suite against a local Kafka, the Pub/Sub emulator and kinesalite:
 # writes docs/benchmarks.md and docs/benchmarks/. About 15 minutes; BENCH_QUICK=1
