@@ -429,7 +429,7 @@ class Kafka(Peer):
         raise RuntimeError(f"topic {topic} has no leaders after {timeout}s")
 
     def message_count(self, topic, timeout=20):
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "bench-counter",
+        consumer = Consumer({"bootstrap.servers": self.address, "group.id": "bench-counter",
                              "enable.auto.commit": False})
         try:
             total = 0
