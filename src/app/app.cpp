@@ -149,7 +149,8 @@ int run(const config::settings& settings) {
     for (const auto& warning : settings.warnings) spdlog::warn("raccoon: {}", warning);
     const open_files_limit files = raise_open_files_limit();
 
-    core::batch_channel channel(settings.worker.buffer_channel_size);
+    core::batch_channel channel(settings.worker.buffer_channel_size,
+                                settings.worker.buffer_max_bytes);
     core::topic_policy topics({settings.publisher_pattern, settings.event_type_allowed_pattern,
                                settings.max_new_topics_per_minute, publisher_kind.naming});
     core::ingestor ingestor(channel, settings.event_ack, &topics, settings.ack_deadline);
