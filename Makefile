@@ -12,7 +12,7 @@ ifneq ($(SANITIZE),)
 BUILD_DIR := build-$(subst $(comma),-,$(SANITIZE))
 endif
 
-.PHONY: deps configure build run test unit integration test-sanitize faults fuzz bench image image-test fmt docs clean
+.PHONY: deps configure build run test unit integration test-sanitize faults fuzz conformance bench image image-test fmt docs clean
 
 # `make run` needs Java only to start a local broker: not with PUBLISHER_TYPE=log
 # or a broker of your own in PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS. With
@@ -100,6 +100,17 @@ fuzz:
 	@bash scripts/install-deps.sh build fuzz
 	@FUZZ_JOBS=$(JOBS) bash tests/fuzz/fuzz.sh build $(FUZZ_BUILD_DIR)
 	@bash tests/fuzz/fuzz.sh run $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)
+
+# Every case of the WebSocket conformance suite against the server with the log
+# publisher, written into docs/websocket-conformance.md; `make test` runs its
+# quick cases. About 15 s once built.
+conformance: configure
+	@bash scripts/install-deps.sh test
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target raccoon integration_python_proto
+	@cd tests/integration && CONFORMANCE=all CONFORMANCE_REPORT=$(CURDIR)/docs/websocket-conformance.md \
+		RACCOON_BIN=$(abspath $(BUILD_DIR))/src/raccoon \
+		RACCOON_PYTHON_PROTO=$(abspath $(BUILD_DIR))/tests/integration/python \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider websocket_conformance
 
 # The benchmark suite against a local Kafka, the Pub/Sub emulator and kinesalite:
 # writes docs/benchmarks.md and docs/benchmarks/. About 15 minutes; BENCH_QUICK=1

@@ -126,7 +126,10 @@ void websocket_session::do_read() {
     handle_input();
     // Draining reads nothing new until its close is sent; then only the
     // peer's answer to it matters.
-    if (reading_ || ending_ || waiting_for_room_ || ((closing_ || closed_) && !close_sent_)) return;
+    if (reading_ || ending_ || waiting_for_room_ || close_to_answer_ ||
+        ((closing_ || closed_) && !close_sent_)) {
+        return;
+    }
     const std::size_t buffered = input_end_ - input_begin_;
     if (buffered == 0) input_begin_ = input_end_ = 0;
     const std::size_t wanted = std::max(next_frame_bytes_, buffered + read_buffer_bytes / 2);
@@ -173,7 +176,8 @@ void websocket_session::handle_input() {
     handling_input_ = true;
     // Draining, the messages already read are still handled (and acked);
     // do_read() reads no more.
-    while (input_begin_ < input_end_ && socket_.is_open() && !waiting_for_room_ && !ending_) {
+    while (input_begin_ < input_end_ && socket_.is_open() && !waiting_for_room_ && !ending_ &&
+           !close_to_answer_) {
         const auto step =
             frames_.next(std::span<char>(input_.get() + input_begin_, input_end_ - input_begin_));
         input_begin_ += step.consumed;
@@ -304,6 +308,7 @@ void websocket_session::on_batch_done(const core::batch_result& result, const st
         queue_ack(codec::encode_response(response, repeat), repeat == codec::wire_format::json);
     }
     flush();
+    if (close_to_answer_) return answer_close_when_acked();
     if (closing_) close_when_done();
 }
 
@@ -444,7 +449,10 @@ void websocket_session::shutdown() {
 }
 
 void websocket_session::close_when_done() {
-    if (closed_ || sending_async_ || batches_in_flight_ > 0 || !outgoing_.empty()) return;
+    if (closed_ || close_to_answer_ || sending_async_ || batches_in_flight_ > 0 ||
+        !outgoing_.empty()) {
+        return;
+    }
     send_close(admitted_ ? frames::close_code::going_away : frames::close_code::policy_violation);
 }
 
@@ -459,10 +467,18 @@ void websocket_session::send_close(std::uint16_t code) {
 
 void websocket_session::close_in_answer(std::uint16_t code, std::string_view reason) {
     if (close_sent_) return tear_down();
-    // Acks still in flight have nowhere to go.
-    closed_ = true;
+    // The identity is free at once and nothing more is read, but the acks of
+    // the messages already taken go out before our close: their events are
+    // published, and a client that never saw their acks would send them again.
     release();
-    frames::append_close(outgoing_, code, reason);
+    close_to_answer_.emplace(code, std::string(reason));
+    answer_close_when_acked();
+}
+
+void websocket_session::answer_close_when_acked() {
+    if (batches_in_flight_ > 0) return;
+    closed_ = true;
+    frames::append_close(outgoing_, close_to_answer_->first, close_to_answer_->second);
     end_after_flush();
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "pinger.hpp"
@@ -74,6 +75,8 @@ class websocket_session : public connection,
     // The peer's close, or its breach of the protocol: answered with a close
     // of `code` (unless ours went first), then the connection ends.
     void close_in_answer(std::uint16_t code, std::string_view reason);
+    // Sends the close that answers the peer once every batch it sent is acked.
+    void answer_close_when_acked();
     // Ends the connection once the outgoing frames are written.
     void end_after_flush();
     // After our last frame: half-closes, and closes once the peer has.
@@ -151,6 +154,9 @@ class websocket_session : public connection,
     bool close_sent_ = false;
     bool ending_ = false;
     bool tearing_down_ = false;
+    // The code and reason of the close that answers the peer's close or its
+    // breach, sent when the acks still in flight are.
+    std::optional<std::pair<std::uint16_t, std::string>> close_to_answer_;
 };
 
 }  // namespace raccoon::server::http
