@@ -22,7 +22,7 @@ def test_a_deleted_topics_files_are_gone_when_delete_topic_returns(tmp_path):
             assert configs[name].value == "1000", name
 
         kafka.create_topic(TOPIC)
-        producer = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 5})
+        producer = Producer({"bootstrap.servers": kafka.address, "linger.ms": 5})
         for i in range(MESSAGES):
             producer.produce(TOPIC, value=b"x" * 200, partition=i % suite.PARTITIONS)
             producer.poll(0)

@@ -200,6 +200,7 @@ const std::vector<std::pair<std::string, std::string>>& default_table() {
         {"SERVER_CORS_PREFLIGHT_MAX_AGE_SECONDS", "0"},
         {"WORKER_POOL_SIZE", "5"},
         {"WORKER_BUFFER_CHANNEL_SIZE", "100"},
+        {"WORKER_BUFFER_MAX_BYTES", "268435456"},
         {"WORKER_BUFFER_FLUSH_TIMEOUT_MS", "5000"},
         {"WORKER_KAFKA_DELIVERY_CHANNEL_SIZE", "10"},
         {"EVENT_DISTRIBUTION_PUBLISHER_PATTERN", "clickstream-%s-log"},
