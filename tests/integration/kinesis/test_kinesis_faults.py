@@ -161,7 +161,7 @@ def test_records_refused_past_the_publish_timeout_fail_with_the_reason(raccoon, 
 def test_kinesalite_killed_and_restarted_under_load(raccoon, tmp_path):
     directory = tmp_path / "kinesalite"
     endpoint = start_kinesalite(directory)
-    acks, sent, stop = [], [], threading.Event()
+    acks, sent, stop, lock = [], [], threading.Event(), threading.Lock()
     senders = []
     try:
         server = raccoon.start(env=kinesis_settings(endpoint))
@@ -173,8 +173,9 @@ def test_kinesalite_killed_and_restarted_under_load(raccoon, tmp_path):
                 guid = f"load-{worker}-{n}"
                 resp = post_events(server.events_url, "proto",
                                    encode_request("proto", events, guid), timeout=40)
-                acks.append(decode_response(resp, "proto"))
-                sent.append(events)
+                with lock:
+                    acks.append(decode_response(resp, "proto"))
+                    sent.append(events)
                 n += 1
 
         senders = [threading.Thread(target=send, args=(w,)) for w in range(3)]
@@ -191,12 +192,29 @@ def test_kinesalite_killed_and_restarted_under_load(raccoon, tmp_path):
             t.join(timeout=60)
         assert not any(t.is_alive() for t in senders)
 
-        assert acks and all(a["status"] == STATUS_SUCCESS for a in acks), \
-            [a for a in acks if a["status"] != STATUS_SUCCESS][:3]
-        expected = [e.bytes for events in sent for e in events]
+        # While kinesalite is down for two health checks the server refuses
+        # new batches at once, saying nothing of them was published (issue 18):
+        # that is the only failure allowed, and the server recovers by itself.
+        refused = [a for a in acks if a["status"] != STATUS_SUCCESS]
+        assert all("nothing of the batch was published" in a["reason"] for a in refused), \
+            refused[:3]
+        deadline = time.monotonic() + 15
+        while True:
+            events = make_events(5, types=("load",), tag="after")
+            resp = post_events(server.events_url, "proto",
+                               encode_request("proto", events, "after"), timeout=40)
+            acks.append(decode_response(resp, "proto"))
+            sent.append(events)
+            if acks[-1]["status"] == STATUS_SUCCESS or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert acks[-1]["status"] == STATUS_SUCCESS, acks[-3:]
+        expected = [e.bytes for ack, events in zip(acks, sent)
+                    if ack["status"] == STATUS_SUCCESS for e in events]
         arrived = KinesisReader(endpoint).data(server.topic("load"), len(expected))
-        # Every acked event is there; a call whose answer the kill cut off may
-        # have been written before it went again, so duplicates are allowed.
+        # Every acked event is there, and nothing refused; a call whose answer
+        # the kill cut off may have been written before it went again, so
+        # duplicates are allowed.
         assert set(arrived) == set(expected)
         assert len(arrived) - len(expected) <= 500 * 4
     finally:
