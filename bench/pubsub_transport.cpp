@@ -91,8 +91,8 @@ int main(int argc, char** argv) {
         payloads.push_back(std::move(payload));
     }
 
-    auto stub = v1::Publisher::NewStub(
-        grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+    auto stub =
+        v1::Publisher::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
     {
         grpc::ClientContext context;
         v1::Topic request, response;
