@@ -721,11 +721,12 @@ def rss_kib(pid):
     raise AssertionError(f"no VmRSS for {pid}")
 
 
-def ws_frame(opcode, payload=b"", fin=True, mask=True):
-    """One WebSocket frame; a client's frames must be masked (RFC 6455 5.3)."""
-    payload = bytes(payload)
+def ws_frame(opcode, payload=b"", fin=True, mask=True, rsv=0):
+    """One WebSocket frame as RFC 6455 5.2 lays it out (rsv: the three reserved
+    bits as 0-7); a client's frames must be masked (5.3)."""
+    payload = payload.encode() if isinstance(payload, str) else bytes(payload)
     n = len(payload)
-    head = bytes([(0x80 if fin else 0) | opcode])
+    head = bytes([(0x80 if fin else 0) | (rsv & 7) << 4 | (opcode & 0xF)])
     mask_bit = 0x80 if mask else 0
     if n < 126:
         head += bytes([mask_bit | n])

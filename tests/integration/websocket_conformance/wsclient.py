@@ -12,39 +12,11 @@ import struct
 import threading
 import time
 
-from conftest import HOST
+from conftest import HOST, ws_frame as frame  # noqa: F401 (cases build frames with it)
 
 GUID_RFC6455 = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-
-
-def mask_payload(payload, key):
-    """XOR with the repeated key, at C speed for multi-megabyte payloads."""
-    if not payload:
-        return b""
-    n = len(payload)
-    keystream = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(payload, "big") ^ int.from_bytes(keystream, "big")).to_bytes(n, "big")
-
-
-def frame(opcode, payload=b"", fin=True, rsv=0, mask=True, key=None):
-    """One client frame as RFC 6455 §5.2 lays it out (rsv: the three bits as 0-7)."""
-    if isinstance(payload, str):
-        payload = payload.encode()
-    head = bytes([(0x80 if fin else 0) | (rsv & 7) << 4 | (opcode & 0xF)])
-    mask_bit = 0x80 if mask else 0
-    n = len(payload)
-    if n < 126:
-        head += bytes([mask_bit | n])
-    elif n <= 0xFFFF:
-        head += bytes([mask_bit | 126]) + struct.pack(">H", n)
-    else:
-        head += bytes([mask_bit | 127]) + struct.pack(">Q", n)
-    if not mask:
-        return head + payload
-    key = key or os.urandom(4)
-    return head + key + mask_payload(payload, key)
 
 
 def close_payload(code=None, reason=b""):
