@@ -198,6 +198,11 @@ class setting_group {
         std::function<void(Target&, const given_values& given)> finish;
     };
 
+    // A group of rows alone: nothing passed through, no check across them.
+    template <typename Target>
+    explicit setting_group(std::vector<descriptor<Target>> rows)
+        : setting_group(options<Target>{std::move(rows), {}, {}, {}}) {}
+
     template <typename Target>
     explicit setting_group(options<Target> o) : prefix_(o.prefix) {
         for (const auto& d : o.rows) {
@@ -242,6 +247,13 @@ class setting_group {
     template <typename Target>
     Target read(const given_values& given, warning_list& warnings) const {
         return std::any_cast<Target>(read_(given, warnings));
+    }
+
+    // The same, once load() has said the warnings: a publisher's prepare().
+    template <typename Target>
+    Target read(const given_values& given) const {
+        warning_list said_at_load;
+        return read<Target>(given, said_at_load);
     }
 
     // Reads and discards: start-up refuses a bad value of any group.

@@ -85,8 +85,7 @@ const config::setting_group& settings_group() {
 
 kind publisher_kind() {
     return {"kafka", &settings_group(), topic_naming(), [](const config::settings& s) -> builder {
-                config::warning_list said_at_load;
-                auto options = settings_group().read<kafka_options>(s.group_values, said_at_load);
+                auto options = settings_group().read<kafka_options>(s.group_values);
                 if (!options.client.contains("bootstrap.servers")) {
                     throw config::invalid_setting(
                         "PUBLISHER_KAFKA_CLIENT_BOOTSTRAP_SERVERS", "",

@@ -14,80 +14,62 @@ std::string environment(const char* name) {
 
 config::setting_group make_group() {
     using options = pubsub_options;
-    return config::setting_group(config::setting_group::options<options>{
-        .rows =
-            {
-                {"PUBLISHER_PUBSUB_PROJECT_ID", "publisher.pubsub.project_id", "",
-                 "Google Cloud project of the Pub/Sub topics; required with "
-                 "PUBLISHER_TYPE=pubsub.",
-                 "",
-                 config::string_field<options>([](options & o) -> auto& { return o.project_id; })},
-                {"PUBLISHER_PUBSUB_CREDENTIALS", "publisher.pubsub.credentials", "",
-                 "A service account's JSON key file. Empty: GOOGLE_APPLICATION_CREDENTIALS, "
-                 "else Google's application default credentials (the metadata server on GCE "
-                 "and GKE). Not read when PUBSUB_EMULATOR_HOST names an emulator, which gets "
-                 "plaintext gRPC and no credentials.",
-                 "",
-                 config::string_field<options>(
-                     [](options & o) -> auto& { return o.credentials_file; })},
-                {"PUBLISHER_PUBSUB_TOPIC_AUTOCREATE", "publisher.pubsub.topic_autocreate", "false",
-                 "Create a topic that does not exist on its first event; when false, that "
-                 "topic's events fail (pubsub_unknown_topic_failure_total).",
-                 "",
-                 config::bool_field<options>([](options & o) -> auto& {
-                     return o.topic_autocreate;
-                 })},
-                {"PUBLISHER_PUBSUB_TOPIC_RETENTION_MS", "publisher.pubsub.topic_retention_ms", "0",
-                 "Message retention of a topic the publisher creates; 0 leaves Pub/Sub's default.",
-                 "",
-                 config::duration_field<options>(
-                     [](options & o) -> auto& { return o.topic_retention; }, 0)},
-                {"PUBLISHER_PUBSUB_PUBLISH_TIMEOUT_MS", "publisher.pubsub.publish_timeout_ms",
-                 "60000",
-                 "How long one Publish call may take before its events fail; also how long a "
-                 "shutdown waits for what is in flight.",
-                 "",
-                 config::duration_field<options>(
-                     [](options & o) -> auto& { return o.publish_timeout; }, 1)},
-                {"PUBLISHER_PUBSUB_PUBLISH_DELAY_THRESHOLD_MS",
-                 "publisher.pubsub.publish_delay_threshold_ms", "10",
-                 "How long a topic's first waiting event waits for others before they are sent.",
-                 "",
-                 config::duration_field<options>(
-                     [](options & o) -> auto& { return o.delay_threshold; }, 0)},
-                {"PUBLISHER_PUBSUB_PUBLISH_COUNT_THRESHOLD",
-                 "publisher.pubsub.publish_count_threshold", "100",
-                 "A topic's waiting events are sent once they are this many.",
-                 "Above Pub/Sub's 1000 messages a request, 1000.",
-                 config::integer_field<options>(
-                     [](options & o) -> auto& { return o.count_threshold; }, 1,
-                     static_cast<std::int64_t>(pubsub_publisher::max_request_messages))},
-                {"PUBLISHER_PUBSUB_PUBLISH_BYTE_THRESHOLD",
-                 "publisher.pubsub.publish_byte_threshold", "1000000",
-                 "A topic's waiting events are sent once their bytes reach this.",
-                 "Above 9000000 (Pub/Sub takes 10 MB a request, framing included), 9000000.",
-                 config::integer_field<options>(
-                     [](options & o) -> auto& { return o.byte_threshold; }, 1,
-                     static_cast<std::int64_t>(pubsub_publisher::max_request_bytes))},
-                {"PUBLISHER_PUBSUB_MAX_OUTSTANDING_MESSAGES",
-                 "publisher.pubsub.max_outstanding_messages", "100000",
-                 "Events handed to the publisher and not yet answered by Pub/Sub; at this bound "
-                 "the workers wait, the channel fills and the transports stop reading.",
-                 "Ours; upstream's client does not bound them.",
-                 config::integer_field<options>(
-                     [](options & o) -> auto& { return o.max_outstanding_messages; }, 1,
-                     1'000'000'000)},
-                {"PUBLISHER_PUBSUB_MAX_OUTSTANDING_BYTES",
-                 "publisher.pubsub.max_outstanding_bytes", "104857600",
-                 "The same bound in the events' bytes.",
-                 "Ours; upstream's client does not bound them.",
-                 config::integer_field<options>(
-                     [](options & o) -> auto& { return o.max_outstanding_bytes; }, 1,
-                     std::int64_t{1} << 40)},
-            },
-        .prefix = {},
-        .pass_through = {},
-        .finish = {},
+    return config::setting_group(std::vector<config::descriptor<options>>{
+        {"PUBLISHER_PUBSUB_PROJECT_ID", "publisher.pubsub.project_id", "",
+         "Google Cloud project of the Pub/Sub topics; required with "
+         "PUBLISHER_TYPE=pubsub.",
+         "", config::string_field<options>([](options & o) -> auto& { return o.project_id; })},
+        {"PUBLISHER_PUBSUB_CREDENTIALS", "publisher.pubsub.credentials", "",
+         "A service account's JSON key file. Empty: GOOGLE_APPLICATION_CREDENTIALS, "
+         "else Google's application default credentials (the metadata server on GCE "
+         "and GKE). Not read when PUBSUB_EMULATOR_HOST names an emulator, which gets "
+         "plaintext gRPC and no credentials.",
+         "",
+         config::string_field<options>([](options & o) -> auto& { return o.credentials_file; })},
+        {"PUBLISHER_PUBSUB_TOPIC_AUTOCREATE", "publisher.pubsub.topic_autocreate", "false",
+         "Create a topic that does not exist on its first event; when false, that "
+         "topic's events fail (pubsub_unknown_topic_failure_total).",
+         "", config::bool_field<options>([](options & o) -> auto& { return o.topic_autocreate; })},
+        {"PUBLISHER_PUBSUB_TOPIC_RETENTION_MS", "publisher.pubsub.topic_retention_ms", "0",
+         "Message retention of a topic the publisher creates; 0 leaves Pub/Sub's default.", "",
+         config::duration_field<options>(
+             [](options & o) -> auto& { return o.topic_retention; }, 0)},
+        {"PUBLISHER_PUBSUB_PUBLISH_TIMEOUT_MS", "publisher.pubsub.publish_timeout_ms", "60000",
+         "How long one Publish call may take before its events fail; also how long a "
+         "shutdown waits for what is in flight.",
+         "",
+         config::duration_field<options>(
+             [](options & o) -> auto& { return o.publish_timeout; }, 1)},
+        {"PUBLISHER_PUBSUB_PUBLISH_DELAY_THRESHOLD_MS",
+         "publisher.pubsub.publish_delay_threshold_ms", "10",
+         "How long a topic's first waiting event waits for others before they are sent.", "",
+         config::duration_field<options>(
+             [](options & o) -> auto& { return o.delay_threshold; }, 0)},
+        {"PUBLISHER_PUBSUB_PUBLISH_COUNT_THRESHOLD", "publisher.pubsub.publish_count_threshold",
+         "100", "A topic's waiting events are sent once they are this many.",
+         "Above Pub/Sub's 1000 messages a request, 1000.",
+         config::integer_field<options>(
+             [](options & o) -> auto& { return o.count_threshold; }, 1,
+             static_cast<std::int64_t>(pubsub_publisher::max_request_messages))},
+        {"PUBLISHER_PUBSUB_PUBLISH_BYTE_THRESHOLD", "publisher.pubsub.publish_byte_threshold",
+         "1000000", "A topic's waiting events are sent once their bytes reach this.",
+         "Above 9000000 (Pub/Sub takes 10 MB a request, framing included), 9000000.",
+         config::integer_field<options>(
+             [](options & o) -> auto& { return o.byte_threshold; }, 1,
+             static_cast<std::int64_t>(pubsub_publisher::max_request_bytes))},
+        {"PUBLISHER_PUBSUB_MAX_OUTSTANDING_MESSAGES", "publisher.pubsub.max_outstanding_messages",
+         "100000",
+         "Events handed to the publisher and not yet answered by Pub/Sub; at this bound "
+         "the workers wait, the channel fills and the transports stop reading.",
+         "Ours; upstream's client does not bound them.",
+         config::integer_field<options>(
+             [](options & o) -> auto& { return o.max_outstanding_messages; }, 1, 1'000'000'000)},
+        {"PUBLISHER_PUBSUB_MAX_OUTSTANDING_BYTES", "publisher.pubsub.max_outstanding_bytes",
+         "104857600", "The same bound in the events' bytes.",
+         "Ours; upstream's client does not bound them.",
+         config::integer_field<options>(
+             [](options & o) -> auto& { return o.max_outstanding_bytes; }, 1,
+             std::int64_t{1} << 40)},
     });
 }
 
