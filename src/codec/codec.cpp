@@ -1,5 +1,6 @@
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <limits>
@@ -11,6 +12,7 @@
 #include "json_request.hpp"
 #include "protobuf_wire.hpp"
 #include "raystack/raccoon/v1beta1/raccoon.pb.h"
+#include "request_refusals.hpp"
 
 namespace raccoon::codec {
 namespace {
@@ -29,23 +31,24 @@ std::string lowercase_media_type(std::string_view content_type) {
     return lower;
 }
 
-std::string too_many_events(std::size_t count, std::size_t max) {
-    return "the request holds " + std::to_string(count) + " events, more than " +
-           std::to_string(max) + " (SERVER_MAX_EVENTS_PER_REQUEST)";
-}
-
 std::expected<std::unique_ptr<core::batch>, decode_error> decode_protobuf(
-    std::string_view body, const request_limits& limits) {
+    std::string_view body, const request_limits& limits, std::unique_ptr<core::batch> into) {
     // Counted before a single event is allocated.
     if (const std::size_t count = count_events(body); count > limits.max_events) {
         return std::unexpected(decode_error{too_many_events(count, limits.max_events)});
     }
-    auto request = parse_send_event_request(body);
+    auto request = parse_send_event_request(body, std::move(into));
     if (!request) return std::unexpected(decode_error{"body is not a protobuf SendEventRequest"});
     return std::move(*request);
 }
 
 }  // namespace
+
+std::string too_many_events(std::optional<std::size_t> count, std::size_t max) {
+    const std::string held =
+        count ? std::to_string(*count) + " events, more than " : std::string("more events than ");
+    return "the request holds " + held + std::to_string(max) + " (SERVER_MAX_EVENTS_PER_REQUEST)";
+}
 
 void route_protobuf_logs() {
     google::protobuf::SetLogHandler(
@@ -69,9 +72,11 @@ std::string_view content_type_of(wire_format format) noexcept {
 }
 
 std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(
-    std::string_view body, wire_format format, const request_limits& limits) {
-    auto decoded =
-        format == wire_format::protobuf ? decode_protobuf(body, limits) : decode_json_request(body);
+    std::string_view body, wire_format format, const request_limits& limits,
+    std::unique_ptr<core::batch> into) {
+    auto decoded = format == wire_format::protobuf
+                       ? decode_protobuf(body, limits, std::move(into))
+                       : decode_json_request(body, limits.max_events, std::move(into));
     if (!decoded) return decoded;
     const core::batch& b = **decoded;
     // A refusal names no req_guid it will not echo.
@@ -80,13 +85,19 @@ std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(
             "req_guid is " + std::to_string(b.req_guid.size()) + " bytes, longer than " +
             std::to_string(limits.max_req_guid_bytes) + " (SERVER_MAX_REQ_GUID_BYTES)"});
     }
-    // A JSON event is at least a dozen bytes of text, so its request costs a
-    // few times its body at most before this refusal.
+    // Both readers stop at the first event too many, before it costs
+    // memory; this names the req_guid when the whole request was read.
     if (b.events.size() > limits.max_events) {
         return std::unexpected(
             decode_error{too_many_events(b.events.size(), limits.max_events), b.req_guid});
     }
     return decoded;
+}
+
+std::size_t decoded_memory_bound(const core::batch& into, std::size_t body_bytes,
+                                 const request_limits& limits) noexcept {
+    const std::size_t events = std::min(body_bytes / 2, limits.max_events) + 1;
+    return into.memory_bytes_after_decoding(events, body_bytes);
 }
 
 response response_for(const core::batch_result& result, std::optional<std::string> req_guid) {

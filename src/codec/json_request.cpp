@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "request_refusals.hpp"
+
 namespace raccoon::codec {
 namespace {
 
@@ -70,7 +72,10 @@ field field_named(place where, std::string_view key) {
 // built, and each key is handled in the order it appears.
 class request_reader {
  public:
-    std::unique_ptr<core::batch> batch = std::make_unique<core::batch>();
+    request_reader(std::size_t max_events, std::unique_ptr<core::batch> into)
+        : batch(std::move(into)), max_events_(max_events) {}
+
+    std::unique_ptr<core::batch> batch;
     std::optional<std::string> error;
 
     bool null() {
@@ -155,6 +160,8 @@ class request_reader {
             case place::skipped:
                 return enter(place::skipped);
             case place::events:
+                if (event_index_ == max_events_)
+                    return fail(too_many_events(std::nullopt, max_events_));
                 // As Go does, a repeated "events" decodes into the events it
                 // already read, then drops those beyond its own count.
                 if (event_index_ == batch->events.size()) batch->events.emplace_back();
@@ -214,6 +221,7 @@ class request_reader {
     }
 
  private:
+    std::size_t max_events_;
     std::vector<place> places_;
     field field_ = field::unknown;
     std::size_t event_index_ = 0;
@@ -343,8 +351,8 @@ class request_reader {
 }  // namespace
 
 std::expected<std::unique_ptr<core::batch>, decode_error> decode_json_request(
-    std::string_view body) {
-    request_reader reader;
+    std::string_view body, std::size_t max_events, std::unique_ptr<core::batch> into) {
+    request_reader reader(max_events, std::move(into));
     const bool parsed = json::sax_parse(body.begin(), body.end(), &reader);
     if (!parsed || reader.error) {
         return std::unexpected(decode_error{reader.error.value_or("body is not valid JSON"),

@@ -225,8 +225,9 @@ std::string write_send_event_response(int status, int code, std::int64_t sent_ti
     return out;
 }
 
-std::optional<std::unique_ptr<core::batch>> parse_send_event_request(std::string_view body) {
-    auto b = std::make_unique<core::batch>();
+std::optional<std::unique_ptr<core::batch>> parse_send_event_request(
+    std::string_view body, std::unique_ptr<core::batch> into) {
+    std::unique_ptr<core::batch> b = std::move(into);
     b->events.reserve(count_events(body));
     const bool well_formed = read_fields(
         body, 0,

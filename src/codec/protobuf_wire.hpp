@@ -16,8 +16,10 @@ namespace raccoon::codec {
 // two on mutated messages): unknown fields and groups are skipped, a known
 // field with another wire type is an unknown field, the last of a repeated
 // singular field wins, repeated sent_time messages merge, and strings must be
-// valid UTF-8. nullopt when the body is not such a message.
-std::optional<std::unique_ptr<core::batch>> parse_send_event_request(std::string_view body);
+// valid UTF-8. nullopt when the body is not such a message. The events go
+// into `into`, which a transport may have made (and budgeted) beforehand.
+std::optional<std::unique_ptr<core::batch>> parse_send_event_request(
+    std::string_view body, std::unique_ptr<core::batch> into = std::make_unique<core::batch>());
 
 // How many events the request holds, from one pass over its top-level tags,
 // without allocating; a malformed body ends the count.

@@ -181,8 +181,10 @@ const std::vector<descriptor>& descriptors() {
         {"WORKER_BUFFER_MAX_BYTES", "worker.buffer.max_bytes", "268435456",
          "Memory the batches taken and not yet delivered may hold, from the channel to their "
          "last delivery report: each event's bytes and type plus about 80 bytes of "
-         "bookkeeping, and about 800 per batch. Past it transports stop reading, as when the "
-         "channel is full; a batch larger than this goes through alone.",
+         "bookkeeping, and about 800 per batch. A request is counted before it is decoded, "
+         "at the most its body can decode to, so one waiting for room holds only its body. "
+         "Past it transports stop reading, as when the channel is full; a batch larger than "
+         "this goes through alone.",
          "Ours; upstream bounds the channel in batches only.",
          integer_field<settings>(RACCOON_FIELD(worker.buffer_max_bytes), 65536, 1LL << 40)},
         {"WORKER_BUFFER_FLUSH_TIMEOUT_MS", "worker.buffer.flush_timeout_ms", "5000",

@@ -34,6 +34,17 @@ std::size_t batch::memory_bytes() const noexcept {
     return total;
 }
 
+std::size_t batch::memory_bytes_after_decoding(std::size_t event_count,
+                                               std::size_t string_bytes) const noexcept {
+    // allocation_size(n) is at most n + n / 4 + 15; each event has two
+    // strings, and the request one more.
+    const std::size_t strings = 2 * event_count + 1;
+    const std::size_t capacities = 2 * string_bytes + strings;
+    const std::size_t string_heap = capacities + capacities / 4 + 15 * strings;
+    const std::size_t vector_heap = allocation_size(2 * event_count * sizeof(event));
+    return memory_bytes() + vector_heap + string_heap;
+}
+
 void batch::fail(std::unique_ptr<batch> b, const batch_result& result) {
     if (b->on_complete_) b->on_complete_(result);
 }

@@ -151,6 +151,20 @@ void memory_budget::release(budget_claim& claim) {
     if (waiting_.load(std::memory_order_seq_cst) > 0) serve_waiters();
 }
 
+void memory_budget::settle(budget_claim& claim, std::size_t bytes) {
+    const std::size_t held = claim.held_;
+    if (held == 0 || bytes == held) return;
+    claim.held_ = bytes;
+    if (bytes > held) {
+        if (claim.passed_) passers_held_.fetch_add(bytes - held, std::memory_order_relaxed);
+        held_.fetch_add(bytes - held, std::memory_order_seq_cst);
+        return;
+    }
+    if (claim.passed_) passers_held_.fetch_sub(held - bytes, std::memory_order_relaxed);
+    held_.fetch_sub(held - bytes, std::memory_order_seq_cst);
+    if (waiting_.load(std::memory_order_seq_cst) > 0) serve_waiters();
+}
+
 void memory_budget::close() {
     std::deque<waiter> waiters;
     {

@@ -41,13 +41,18 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view body(reinterpret_cast<const char*>(data), size);
-    const auto decoded = raccoon::codec::decode_request(
-        body, raccoon::codec::wire_format::json, {.max_events = 8, .max_req_guid_bytes = 64});
+    const raccoon::codec::request_limits limits{.max_events = 8, .max_req_guid_bytes = 64};
+    const auto decoded =
+        raccoon::codec::decode_request(body, raccoon::codec::wire_format::json, limits);
     if (!decoded) {
         if (decoded.error().reason.empty()) differ("a refusal without a reason");
         return 0;
     }
     const batch& first = **decoded;
+    // What a transport reserved before decoding must cover what was decoded.
+    if (first.memory_bytes() > raccoon::codec::decoded_memory_bound(batch{}, size, limits)) {
+        differ("the decoded batch costs more than its bound");
+    }
     std::string again;
     try {
         again = plain_json(first);

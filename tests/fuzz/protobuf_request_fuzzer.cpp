@@ -58,10 +58,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
     }
     // The path every transport takes, with limits low enough to be reached.
-    const auto decoded = raccoon::codec::decode_request(
-        body, raccoon::codec::wire_format::protobuf, {.max_events = 8, .max_req_guid_bytes = 16});
+    const raccoon::codec::request_limits limits{.max_events = 8, .max_req_guid_bytes = 16};
+    const auto decoded =
+        raccoon::codec::decode_request(body, raccoon::codec::wire_format::protobuf, limits);
     if (decoded && (!parsed || (*decoded)->events.size() > 8 || (*decoded)->req_guid.size() > 16)) {
         disagree("decode_request took what it must refuse");
+    }
+    // What a transport reserved before decoding must cover what was decoded.
+    if (decoded && (*decoded)->memory_bytes() >
+                       raccoon::codec::decoded_memory_bound(raccoon::core::batch{}, size, limits)) {
+        disagree("the decoded batch costs more than its bound");
     }
     return 0;
 }

@@ -713,12 +713,13 @@ async def ws_expect_http_refusal(server, status, timeout=10.0, **kwargs):
     raise AssertionError(f"the upgrade was accepted, expected HTTP {status}")
 
 
-def rss_kib(pid):
+def rss_kib(pid, field="VmRSS"):
+    """The process's resident memory now, or with field="VmHWM" its peak."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for {pid}")
+    raise AssertionError(f"no {field} for {pid}")
 
 
 def ws_frame(opcode, payload=b"", fin=True, mask=True, rsv=0):

@@ -39,11 +39,21 @@ struct request_limits {
     std::size_t max_req_guid_bytes = std::numeric_limits<std::size_t>::max();
 };
 
-// Decodes a SendEventRequest; protobuf is read straight from the body into
-// the batch, each event's bytes copied once. A request without events is a
-// batch without events, acked as upstream acks it.
+// Decodes a SendEventRequest into `into`; protobuf is read straight from the
+// body into the batch, each event's bytes copied once. A request without
+// events is a batch without events, acked as upstream acks it.
 std::expected<std::unique_ptr<core::batch>, decode_error> decode_request(
-    std::string_view body, wire_format format, const request_limits& limits = {});
+    std::string_view body, wire_format format, const request_limits& limits = {},
+    std::unique_ptr<core::batch> into = std::make_unique<core::batch>());
+
+// The most `into` can cost (core::batch::memory_bytes()) once a body of
+// `body_bytes` is decoded into it within `limits`, in either format: every
+// event takes at least two bytes of the body, neither reader goes past the
+// first event too many, and the strings come from the body. A transport takes
+// it from WORKER_BUFFER_MAX_BYTES before decoding, so a request waiting for
+// room holds its body and not its events.
+std::size_t decoded_memory_bound(const core::batch& into, std::size_t body_bytes,
+                                 const request_limits& limits) noexcept;
 
 // Sends protobuf's own log lines to our logger at debug level: events are
 // read by codec/protobuf_wire, but gRPC's reflection and health services parse

@@ -62,6 +62,13 @@ class batch {
     // each event's bytes, type and bookkeeping, with the allocator's
     // rounding, and the batch's own.
     std::size_t memory_bytes() const noexcept;
+    // The most memory_bytes() can be once a decoder has added up to
+    // `event_count` events and a req_guid whose strings hold `string_bytes` bytes in all:
+    // strings built by appending (capacity at most twice their size), the
+    // events' vector grown by doubling. Taken from the budget before
+    // decoding, so a request's events are counted before they exist.
+    std::size_t memory_bytes_after_decoding(std::size_t event_count,
+                                            std::size_t string_bytes) const noexcept;
     budget_claim& memory_claim() noexcept { return memory_claim_; }
 
     void set_completion(completion on_complete) { on_complete_ = std::move(on_complete); }

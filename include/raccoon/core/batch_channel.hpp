@@ -32,15 +32,30 @@ class batch_channel {
     explicit batch_channel(std::size_t capacity, std::size_t max_bytes = default_buffer_max_bytes)
         : batches_(capacity), bytes_(max_bytes) {}
 
+    // Takes `bytes` for the batch before it is decoded (an upper bound of
+    // its cost), and returns true; true too when the channel is closed, which
+    // the batch's push then says. Or, when the bytes bound is reached, keeps
+    // `on_room` to call once from another thread when the bytes are held and
+    // returns false.
+    bool reserve_or_wait(batch& b, std::size_t bytes, room_callback& on_room) {
+        return bytes_.take_or_wait(b.memory_claim(), bytes, on_room) !=
+               memory_budget::take_result::full;
+    }
+
     // Moves the batch in and returns pushed; or, when either bound is
     // reached, leaves it with the caller, keeps `on_room` to call once from
     // another thread when it may fit (or the channel closes), and returns
-    // full; or returns closed. Bytes granted while it waited stay with the
-    // batch, so its next push does not wait for them again.
+    // full; or returns closed. Bytes granted while it waited, or reserved,
+    // stay with the batch, settled to its cost, so its next push does not
+    // wait for them again.
     push_result push_or_wait(std::unique_ptr<batch>& b, room_callback on_room,
                              wake when = wake::now) {
         budget_claim& claim = b->memory_claim();
-        const std::size_t cost = claim.held() > 0 ? 0 : b->memory_bytes();
+        std::size_t cost = b->memory_bytes();
+        if (claim.held() > 0) {
+            bytes_.settle(claim, cost);
+            cost = 0;
+        }
         switch (bytes_.take_or_wait(claim, cost, on_room)) {
             case memory_budget::take_result::taken:
                 return batches_.push_or_wait(b, std::move(on_room), when);

@@ -44,6 +44,14 @@ class ingestor {
         if (deadlines_) deadlines_->stop();
     }
 
+    // Takes `bytes` of WORKER_BUFFER_MAX_BYTES for a batch about to be
+    // decoded (codec::decoded_memory_bound) and returns true; or returns
+    // false, the caller decodes nothing, reads nothing more, and calls
+    // reserve() again when `on_room` is called (once, from another thread).
+    bool reserve(batch& b, std::size_t bytes, batch_channel::room_callback on_room) {
+        return channel_.reserve_or_wait(b, bytes, on_room);
+    }
+
     // Offers the batch, whose completion is its ack. With wake::deferred the
     // caller calls wake_workers() once after a burst of submits.
     outcome submit(std::unique_ptr<batch>& b, batch_channel::room_callback on_room,

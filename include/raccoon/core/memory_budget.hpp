@@ -76,6 +76,12 @@ class memory_budget {
     // until it is destroyed, which takes it out of the queue.
     take_result take_or_wait(budget_claim& claim, std::size_t bytes, room_callback& on_room);
 
+    // Makes a claim that holds bytes hold `bytes` instead: a cost taken as an
+    // upper bound before it was known gives back what it did not need (and
+    // serves the queue with it), and a cost found larger is taken whatever
+    // the budget holds, since the memory is in use already.
+    void settle(budget_claim& claim, std::size_t bytes);
+
     // Refuses further takes and calls every waiting claim's callback, with
     // nothing granted. Claims already held keep their bytes until released.
     void close();

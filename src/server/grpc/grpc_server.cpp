@@ -80,7 +80,14 @@ std::string listen_address(const std::string& bind_address, std::uint16_t port) 
 struct call {
     ::grpc::ServerUnaryReactor* reactor;
     ::grpc::ByteBuffer* response;
-    std::unique_ptr<core::batch> waiting;  // while the channel is full
+    // Who sent it, for a refusal's metric and log line.
+    std::string group;
+    std::string peer;
+    // The request's body, in one piece, until it is decoded: a slice holds
+    // its bytes past the call's end.
+    ::grpc::Slice body;
+    // Empty while its bytes are reserved, then decoded while the channel is full.
+    std::unique_ptr<core::batch> waiting;
     std::atomic<bool> finished{false};
 };
 
@@ -93,6 +100,8 @@ struct grpc_server::state
       pb::EventService::WithRawCallbackMethod_SendEvent<pb::EventService::Service> {
     state(const config::server_settings& s, core::ingestor& i)
         : settings(s),
+          limits{.max_events = s.max_events_per_request,
+                 .max_req_guid_bytes = s.max_req_guid_bytes},
           ingestor(i),
           id_key(lowercase(s.conn_id_header)),
           group_key(lowercase(s.conn_group_header)) {}
@@ -101,13 +110,20 @@ struct grpc_server::state
                                           const ::grpc::ByteBuffer* request,
                                           ::grpc::ByteBuffer* response) override;
 
+    // Reserves the most the call's batch can cost, then decodes its body and
+    // offers the batch; or waits for the bytes and does so from the thread
+    // that frees them.
+    void read(const std::shared_ptr<call>& c);
     void offer(const std::shared_ptr<call>& c);
+    // Counts and logs a refused call, and answers it INVALID_ARGUMENT.
+    void refuse(const std::shared_ptr<call>& c, std::string_view reason, std::string message);
     void answer(const std::shared_ptr<call>& c, const core::batch_result& result,
                 const std::string& req_guid);
     // Finishes the call unless it is finished already; false when it was.
     bool finish(const std::shared_ptr<call>& c, const ::grpc::Status& status);
 
     const config::server_settings settings;
+    const codec::request_limits limits;
     core::ingestor& ingestor;
     const std::string id_key;
     const std::string group_key;
@@ -129,48 +145,59 @@ struct grpc_server::state
         reactor->Finish(::grpc::Status(::grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
         return reactor;
     }
-    std::string group = metadata_value(*context, group_key);
-    if (group.empty()) group = settings.conn_group_default;
-    auto refuse = [&](std::string_view reason, std::string message) {
-        core::count_batch_failed(group, reason);
-        core::request_error_log().warn("grpc: request from {} refused: {}", context->peer(),
-                                       message);
-        reactor->Finish(::grpc::Status(::grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
-        return reactor;
-    };
+    auto c = std::make_shared<call>();
+    c->reactor = reactor;
+    c->response = response;
+    c->group = metadata_value(*context, group_key);
+    if (c->group.empty()) c->group = settings.conn_group_default;
+    c->peer = context->peer();
     // As upstream, a call without the id metadata is refused (upstream answers
     // with a plain error, which gRPC-Go sends as UNKNOWN; INVALID_ARGUMENT
     // says what is wrong, and clients read any non-OK status as a failure).
     std::string id = metadata_value(*context, id_key);
-    if (id.empty()) return refuse("missingid", "connection id metadata " + id_key + " missing");
+    if (id.empty()) {
+        refuse(c, "missingid", "connection id metadata " + id_key + " missing");
+        return reactor;
+    }
     // The codec's own protobuf reader, as for REST and WebSocket, over the
     // body in one piece (a small message arrives as one slice: no copy).
-    ::grpc::Slice body;
-    if (!request->TrySingleSlice(&body).ok() && !request->DumpToSingleSlice(&body).ok()) {
-        return refuse("serde", "body could not be read");
+    if (!request->TrySingleSlice(&c->body).ok() && !request->DumpToSingleSlice(&c->body).ok()) {
+        refuse(c, "serde", "body could not be read");
+        return reactor;
     }
-    auto decoded = codec::decode_request({reinterpret_cast<const char*>(body.begin()), body.size()},
-                                         codec::wire_format::protobuf,
-                                         {.max_events = settings.max_events_per_request,
-                                          .max_req_guid_bytes = settings.max_req_guid_bytes});
-    if (!decoded) return refuse("serde", decoded.error().reason);
-    std::unique_ptr<core::batch> b = std::move(*decoded);
-    b->identity.id = std::move(id);
-    b->identity.group = std::move(group);
-    core::count_batch_read(*b);
-
-    auto c = std::make_shared<call>();
-    c->reactor = reactor;
-    c->response = response;
+    c->waiting = std::make_unique<core::batch>();
+    c->waiting->identity = {std::move(id), c->group};
     {
         std::lock_guard lock(calls_mutex);
         calls.insert(c);
     }
+    read(c);
+    return reactor;
+}
+
+void grpc_server::state::read(const std::shared_ptr<call>& c) {
+    const std::size_t cost = codec::decoded_memory_bound(*c->waiting, c->body.size(), limits);
+    if (!ingestor.reserve(*c->waiting, cost, [self = shared_from_this(), c] { self->read(c); })) {
+        return;
+    }
+    auto decoded =
+        codec::decode_request({reinterpret_cast<const char*>(c->body.begin()), c->body.size()},
+                              codec::wire_format::protobuf, limits, std::move(c->waiting));
+    c->body = ::grpc::Slice();
+    if (!decoded) return refuse(c, "serde", std::move(decoded.error().reason));
+    std::unique_ptr<core::batch> b = std::move(*decoded);
+    core::count_batch_read(*b);
     b->set_completion([self = shared_from_this(), c, guid = b->req_guid](
                           const core::batch_result& result) { self->answer(c, result, guid); });
     c->waiting = std::move(b);
     offer(c);
-    return reactor;
+}
+
+void grpc_server::state::refuse(const std::shared_ptr<call>& c, std::string_view reason,
+                                std::string message) {
+    core::count_batch_failed(c->group, reason);
+    core::request_error_log().warn("grpc: request from {} refused: {}", c->peer, message);
+    finish(c, ::grpc::Status(::grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
 }
 
 void grpc_server::state::offer(const std::shared_ptr<call>& c) {

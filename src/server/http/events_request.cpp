@@ -16,7 +16,8 @@ core::connection_identity identity_of(const request_head& head,
 
 events_request read_events_request(const request_head& head, std::string_view body,
                                    const config::server_settings& settings,
-                                   const codec::request_limits& limits) {
+                                   const codec::request_limits& limits,
+                                   std::unique_ptr<core::batch> into) {
     const auto content_type = head[beast_http::field::content_type];
     const auto format = codec::format_from_content_type(content_type);
     if (!format) {
@@ -30,7 +31,7 @@ events_request read_events_request(const request_head& head, std::string_view bo
                                         "\" is neither application/proto nor application/json"},
                                    ""})};
     }
-    auto decoded = codec::decode_request(body, *format, limits);
+    auto decoded = codec::decode_request(body, *format, limits, std::move(into));
     if (!decoded) {
         return {*format,
                 std::unexpected(events_refusal{identity_of(head, settings).group,

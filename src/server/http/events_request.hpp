@@ -39,10 +39,11 @@ struct events_request {
 };
 
 // Reads a parsed POST /api/v1/events request, without a socket: its
-// Content-Type picks the codec, the codec decodes the body within `limits`,
-// and the batch carries the connection's identity.
-events_request read_events_request(const request_head& head, std::string_view body,
-                                   const config::server_settings& settings,
-                                   const codec::request_limits& limits);
+// Content-Type picks the codec, the codec decodes the body within `limits`
+// into `into`, and the batch carries the connection's identity.
+events_request read_events_request(
+    const request_head& head, std::string_view body, const config::server_settings& settings,
+    const codec::request_limits& limits,
+    std::unique_ptr<core::batch> into = std::make_unique<core::batch>());
 
 }  // namespace raccoon::server::http

@@ -120,7 +120,10 @@ void http_session::handle_request() {
 
     if (path == events_path) {
         if (websocket::is_upgrade(req)) return handle_upgrade(req);
-        if (req.method() == beast_http::verb::post) return handle_events(req);
+        if (req.method() == beast_http::verb::post) {
+            waiting_for_room_ = std::make_unique<core::batch>();
+            return handle_events();
+        }
         if (cors_policy::is_preflight(req)) {
             response res{beast_http::status::no_content, req.version()};
             context_->cors.answer_preflight(req, res);
@@ -189,9 +192,15 @@ void http_session::handle_upgrade(const request& req) {
         ->start(parser_->release());
 }
 
-void http_session::handle_events(const request& req) {
+void http_session::handle_events() {
+    const request& req = parser_->get();
+    auto on_room = [self = shared_from_this()] {
+        net::post(self->stream_.get_executor(), [self] { self->handle_events(); });
+    };
+    if (!context_->reserve(*waiting_for_room_, req.body().size(), std::move(on_room))) return;
     events_request read =
-        read_events_request(req, req.body(), context_->settings, context_->request_limits());
+        read_events_request(req, req.body(), context_->settings, context_->request_limits(),
+                            std::move(waiting_for_room_));
     format_ = read.format;
     if (!read.batch) {
         const events_refusal& refusal = read.batch.error();

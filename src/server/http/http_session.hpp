@@ -35,7 +35,7 @@ class http_session : public connection, public std::enable_shared_from_this<http
     void read_message();
     void on_read(boost::beast::error_code error);
     void handle_request();
-    void handle_events(const request& req);
+    void handle_events();
     void handle_upgrade(const request& req);
     void answer_plain(boost::beast::http::status status, std::string body);
     void offer_batch();
@@ -65,6 +65,8 @@ class http_session : public connection, public std::enable_shared_from_this<http
     bool busy_ = false;
     bool keep_alive_ = false;
     codec::wire_format format_ = codec::wire_format::json;
+    // The batch of the request being read: empty while its bytes are
+    // reserved, decoded while the channel has no room for it.
     std::unique_ptr<core::batch> waiting_for_room_;
 };
 

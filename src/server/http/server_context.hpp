@@ -73,6 +73,15 @@ struct server_context {
         connections.erase(c);
     }
 
+    // Takes from WORKER_BUFFER_MAX_BYTES the most `b` can cost once a body of
+    // `body_bytes` is decoded into it, as core::ingestor::reserve does: a
+    // request waiting for room holds its body, not its decoded events.
+    bool reserve(core::batch& b, std::size_t body_bytes,
+                 core::batch_channel::room_callback on_room) {
+        return ingestor.reserve(b, codec::decoded_memory_bound(b, body_bytes, request_limits()),
+                                std::move(on_room));
+    }
+
     // Offers a batch, from the connection's loop `loop`. The workers are woken
     // once per round of the loop (by a handler posted behind the ones already
     // ready), not once per batch: a busy loop's batches share a wake-up.

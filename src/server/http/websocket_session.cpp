@@ -225,7 +225,26 @@ void websocket_session::handle_input() {
 }
 
 void websocket_session::handle_message(std::string_view message, codec::wire_format format) {
-    auto decoded = codec::decode_request(message, format, context_->request_limits());
+    waiting_for_room_ = std::make_unique<core::batch>();
+    auto on_room = [self = shared_from_this(), format] {
+        net::post(self->socket_.get_executor(), [self, format] {
+            const std::string message = std::move(self->message_waiting_);
+            self->decode_message(message, format);
+            if (!self->waiting_for_room_) self->last_heard_ = core::clock::now();
+            self->do_read();
+        });
+    };
+    if (context_->reserve(*waiting_for_room_, message.size(), std::move(on_room))) {
+        return decode_message(message, format);
+    }
+    // Reading stops until the bytes are held. The message views the input,
+    // which a read after a close may overwrite, so it waits as a copy.
+    message_waiting_.assign(message);
+}
+
+void websocket_session::decode_message(std::string_view message, codec::wire_format format) {
+    auto decoded = codec::decode_request(message, format, context_->request_limits(),
+                                         std::move(waiting_for_room_));
     if (!decoded) {
         core::count_batch_failed(identity_.group, "serde");
         core::request_error_log().warn("websocket {} (group {}): bad message: {}", identity_.id,

@@ -53,7 +53,10 @@ class websocket_session : public connection,
     void on_read(boost::beast::error_code error, std::size_t bytes);
     // Handles the buffered frames until they run out or reading pauses.
     void handle_input();
+    // Reserves the most the message's batch can cost, then decodes it; or
+    // keeps it until the bytes are held.
     void handle_message(std::string_view message, codec::wire_format format);
+    void decode_message(std::string_view message, codec::wire_format format);
     void offer_batch();
     void on_batch_done(const core::batch_result& result, const std::string& req_guid,
                        codec::wire_format format);
@@ -132,8 +135,11 @@ class websocket_session : public connection,
                                       connection_executor>
         deadline_;
 
-    // The batch waiting for room in the channel; reading stops meanwhile.
+    // The batch of the message being read, waiting for room: empty while its
+    // bytes are reserved (the message kept in message_waiting_), decoded
+    // while the channel is full. Reading stops meanwhile.
     std::unique_ptr<core::batch> waiting_for_room_;
+    std::string message_waiting_;
     // Batches handed to the channel whose ack is not yet queued.
     std::size_t batches_in_flight_ = 0;
 

@@ -10,6 +10,8 @@ stall with no broker involved."""
 import asyncio
 import base64
 import collections
+import concurrent.futures
+import http.client
 import json
 import os
 import subprocess
@@ -18,6 +20,7 @@ import time
 import urllib.request
 import uuid
 
+import grpc
 import pytest
 import websockets
 
@@ -29,10 +32,12 @@ from conftest import (
     free_port,
     make_events,
     raccoon_bin,
+    rss_kib,
     run_async,
     server_environment,
     ws_message,
 )
+from raystack.raccoon.v1beta1 import raccoon_pb2, raccoon_pb2_grpc
 
 BATCHES = 40
 EVENTS_PER_BATCH = 10
@@ -48,9 +53,10 @@ class PipedServer:
 
     def __init__(self, tmp_path, settings):
         self.port = free_port()
+        self.grpc_port = free_port(avoid={self.port})
         env = server_environment({
             "SERVER_WEBSOCKET_PORT": self.port,
-            "SERVER_GRPC_PORT": free_port(avoid={self.port}),
+            "SERVER_GRPC_PORT": self.grpc_port,
             "SERVER_BIND_ADDRESS": HOST,
             "PUBLISHER_TYPE": "log",
             "EVENT_DISTRIBUTION_PUBLISHER_PATTERN": "memory-%s",
@@ -184,3 +190,90 @@ def test_a_small_byte_bound_pushes_back_and_loses_nothing(piped_server, bounded)
                               for line in server.lines if line.strip())
     expected = collections.Counter(e.bytes for _, events in batches for e in events)
     assert got == expected, "every event delivered once"
+
+
+# Issue 18, item 3, with SERVER_MAX_EVENTS_PER_REQUEST raised: a request of
+# many tiny events costs far more decoded than its body (80 bytes of
+# bookkeeping for each 8-byte event). The bytes bound must count them before
+# they are decoded, so requests waiting for room hold their bodies only.
+TINY_EVENTS = 100_000
+CONCURRENT_REQUESTS = 16
+# One such request is 0.8 MB of body and about 8 MB decoded. Measured here:
+# the peak grew 151 MiB when every request was decoded at once (the build
+# before the reservation), 36-48 MiB when they waited as their bodies.
+PEAK_GROWTH_BOUND_KIB = 80 * 1024
+SETTLE_S = 3.0
+
+
+def tiny_events_request(guid):
+    # Built by hand: each event one byte of payload and a one-letter type.
+    event = b"\x0a\x01x\x12\x01t"
+    body = (b"\x1a" + bytes([len(event)]) + event) * TINY_EVENTS
+    guid_field = guid.encode()
+    return b"\x0a" + bytes([len(guid_field)]) + guid_field + body
+
+
+def send_rest(server, body):
+    conn = http.client.HTTPConnection(HOST, server.port, timeout=120)
+    try:
+        conn.request("POST", "/api/v1/events", body=body,
+                     headers={"Content-Type": "application/proto", "X-User-ID": "tiny"})
+        answer = conn.getresponse()
+        return answer.status, raccoon_pb2.SendEventResponse.FromString(answer.read())
+    finally:
+        conn.close()
+
+
+async def send_websocket(server, body):
+    async with websockets.connect(f"ws://{HOST}:{server.port}/api/v1/events",
+                                  extra_headers={"X-User-ID": f"tiny-{uuid.uuid4()}"},
+                                  ping_interval=None, max_size=None) as ws:
+        await ws.send(body)
+        return 200, raccoon_pb2.SendEventResponse.FromString(await asyncio.wait_for(ws.recv(),
+                                                                                     120))
+
+
+def send_grpc(server, body):
+    with grpc.insecure_channel(f"{HOST}:{server.grpc_port}") as channel:
+        stub = raccoon_pb2_grpc.EventServiceStub(channel)
+        request = raccoon_pb2.SendEventRequest.FromString(body)
+        return 200, stub.SendEvent(request, metadata=[("x-user-id", "tiny")], timeout=120)
+
+
+def send_concurrently(transport, server, bodies):
+    with concurrent.futures.ThreadPoolExecutor(len(bodies)) as pool:
+        if transport == "websocket":
+            return list(pool.map(lambda body: run_async(send_websocket(server, body), 120),
+                                 bodies))
+        send = send_rest if transport == "rest" else send_grpc
+        return list(pool.map(lambda body: send(server, body), bodies))
+
+
+@pytest.mark.parametrize("transport", ["rest", "websocket", "grpc"])
+def test_requests_waiting_for_room_hold_their_bodies_not_their_events(piped_server, transport):
+    server = piped_server({
+        "WORKER_BUFFER_MAX_BYTES": 8 << 20,
+        "SERVER_MAX_EVENTS_PER_REQUEST": 1_000_000,
+    })
+    guids = [f"tiny-{i}-{uuid.uuid4()}" for i in range(CONCURRENT_REQUESTS)]
+    bodies = [tiny_events_request(guid) for guid in guids]
+    baseline = rss_kib(server.proc.pid)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as sender:
+        answers = sender.submit(send_concurrently, transport, server, bodies)
+        # Deliveries are stalled: every request is read by now, and all but
+        # what the bound holds wait for room.
+        time.sleep(SETTLE_S)
+        growth = rss_kib(server.proc.pid, "VmHWM") - baseline
+        server.start_reading_stdout()
+        results = answers.result(timeout=180)
+
+    assert growth < PEAK_GROWTH_BOUND_KIB, (
+        f"peak RSS grew {growth // 1024} MiB for {CONCURRENT_REQUESTS} requests of "
+        f"{len(bodies[0]) // 1024} KiB")
+    assert sorted(r.data["req_guid"] for _, r in results) == sorted(guids)
+    for status, response in results:
+        assert status == 200 and response.status == raccoon_pb2.STATUS_SUCCESS, response
+    assert server.stop() == 0, server.stderr()
+    delivered = sum(1 for line in server.lines if line.strip())
+    assert delivered == CONCURRENT_REQUESTS * TINY_EVENTS

@@ -679,8 +679,62 @@ TEST(RequestLimits, MoreEventsThanTheLimitAreRefusedInEitherFormat) {
         EXPECT_TRUE(decode_request(body, format, {.max_events = 4}));
         auto refused = decode_request(body, format, {.max_events = 3});
         ASSERT_FALSE(refused);
-        EXPECT_THAT(refused.error().reason, HasSubstr("4 events"));
+        // Protobuf's events are counted before any is read; JSON's reading
+        // stops at the first one too many.
+        EXPECT_THAT(refused.error().reason,
+                    HasSubstr(format == wire_format::protobuf ? "holds 4 events, more than 3"
+                                                              : "more events than 3"));
         EXPECT_THAT(refused.error().reason, HasSubstr("SERVER_MAX_EVENTS_PER_REQUEST"));
+    }
+}
+
+TEST(RequestLimits, JsonReadingStopsAtTheFirstEventTooMany) {
+    // What follows the fourth event is never read: its brokenness is not the refusal.
+    const std::string json = R"({"req_guid":"g","events":[{},{},{},{}, this is not JSON)";
+    auto refused = decode_request(json, wire_format::json, {.max_events = 3});
+    ASSERT_FALSE(refused);
+    EXPECT_THAT(refused.error().reason, HasSubstr("SERVER_MAX_EVENTS_PER_REQUEST"));
+    EXPECT_EQ(refused.error().req_guid, "g");
+}
+
+// What a transport reserves before decoding covers what the decoded batch
+// costs, whatever the body's shape: many tiny events, long strings, JSON's
+// escapes, byte arrays and repeated keys.
+TEST(RequestLimits, TheDecodedMemoryBoundCoversTheDecodedBatch) {
+    std::vector<std::pair<std::string, wire_format>> bodies;
+    for (std::size_t events : {0, 1, 2, 17, 1000, 30000}) {
+        for (std::size_t bytes : {0, 1, 15, 16, 100, 5000}) {
+            if (events * bytes > 4'000'000) continue;
+            pb::SendEventRequest request;
+            request.set_req_guid(std::string(bytes % 40, 'g'));
+            std::string json = R"({"req_guid":"g","events":[)";
+            for (std::size_t i = 0; i < events; ++i) {
+                auto* e = request.add_events();
+                e->set_type(std::string(bytes % 23, 't'));
+                e->set_event_bytes(std::string(bytes, 'b'));
+                json += (i > 0 ? "," : "") + std::string(R"({"type":")") + std::string(bytes, 'x') +
+                        R"(","event_bytes":")" + std::string(bytes / 4 * 4, 'A') + R"("})";
+            }
+            bodies.emplace_back(request.SerializeAsString(), wire_format::protobuf);
+            bodies.emplace_back(json + "]}", wire_format::json);
+        }
+    }
+    bodies.emplace_back(R"({"events":[{},{},{},{},{},{},{},{},{},{},{},{}]})", wire_format::json);
+    bodies.emplace_back(R"({"events":[{"type":"\u0041\u0042\u0043\u0044\u0045\u0046\u0047"}]})",
+                        wire_format::json);
+    bodies.emplace_back(
+        R"({"events":[{"event_bytes":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}]})",
+        wire_format::json);
+    bodies.emplace_back(R"({"events":[{},{},{},{},{},{},{}],"events":[{"type":"a"}],)"
+                        R"("req_guid":"first-guid-longer-than-sixteen","req_guid":"x"})",
+                        wire_format::json);
+    for (const auto& [body, format] : bodies) {
+        const request_limits limits{.max_events = 10000};
+        auto decoded = decode_request(body, format, limits);
+        if (!decoded) continue;
+        EXPECT_LE((*decoded)->memory_bytes(),
+                  decoded_memory_bound(core::batch{}, body.size(), limits))
+            << body.size() << " bytes of " << (format == wire_format::json ? "JSON" : "protobuf");
     }
 }
 

@@ -110,6 +110,45 @@ TEST(batch_channel, a_batch_waiting_for_a_slot_keeps_the_bytes_it_took) {
     EXPECT_EQ(channel.bytes_held(), 2 * cost) << "its bytes are not taken twice";
 }
 
+// A transport reserves an upper bound of a request's cost before decoding it;
+// the push settles the claim to what the batch costs, and a reservation the
+// budget cannot give waits like a push, its bytes then held by the batch.
+TEST(batch_channel, a_reservation_waits_for_bytes_and_its_push_settles_to_the_cost) {
+    const std::size_t cost = make_batch(4, 100)->memory_bytes();
+    batch_channel channel(100, 3 * cost);
+    auto held = make_batch(4, 100);
+    ASSERT_EQ(channel.push_or_wait(held, [] {}), push_result::pushed);
+
+    auto reserved = std::make_unique<batch>();
+    batch_channel::room_callback unused = [] {};
+    ASSERT_TRUE(channel.reserve_or_wait(*reserved, 2 * cost, unused));
+    EXPECT_EQ(channel.bytes_held(), 3 * cost);
+
+    auto waiting = std::make_unique<batch>();
+    int room_calls = 0;
+    batch_channel::room_callback on_room = [&room_calls] { ++room_calls; };
+    ASSERT_FALSE(channel.reserve_or_wait(*waiting, cost, on_room));
+
+    // Decoded, the reserved batch costs less than its bound: its push gives
+    // back the rest, which serves the waiting reservation.
+    auto decoded = make_batch(4, 100);
+    reserved->events = std::move(decoded->events);
+    reserved->req_guid = decoded->req_guid;
+    ASSERT_EQ(channel.push_or_wait(reserved, [] {}), push_result::pushed);
+    EXPECT_EQ(room_calls, 1);
+    EXPECT_EQ(waiting->memory_claim().held(), cost);
+    EXPECT_EQ(channel.bytes_held(), 3 * cost);
+
+    // A batch that turns out to cost more than its reservation is counted whole.
+    waiting->events = make_batch(8, 100)->events;
+    const std::size_t larger = waiting->memory_bytes();
+    ASSERT_GT(larger, cost);
+    ASSERT_EQ(channel.push_or_wait(waiting, [] {}), push_result::pushed);
+    EXPECT_EQ(channel.bytes_held(), 2 * cost + larger);
+    while (auto popped = channel.pop_until(steady::now())) deliver(std::move(*popped));
+    EXPECT_EQ(channel.bytes_held(), 0u);
+}
+
 TEST(batch_channel, a_batch_larger_than_the_bytes_bound_goes_through_alone) {
     batch_channel channel(100, 1024);
     auto big = make_batch(100, 100);
