@@ -73,6 +73,7 @@ metric_exporters start_metric_exporters(const config::settings& settings, net::i
         auto& catalog = metrics::global();
         metrics::refresh_process_figures(catalog);
         catalog.channel_batches_current.with({}).set(static_cast<double>(channel.size()));
+        catalog.buffer_bytes_current.with({}).set(static_cast<double>(channel.bytes_held()));
     });
     if (m.prometheus_enabled) {
         exporters.prometheus = std::make_unique<server::http::metrics_server>(

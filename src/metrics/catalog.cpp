@@ -79,7 +79,10 @@ catalog::catalog(registry& r)
       process_cpu_seconds_total(r.add_gauge("process_cpu_seconds_total",
                                             "Total user and system CPU time spent in seconds")),
       channel_batches_current(
-          r.add_gauge("channel_batches_current", "Batches waiting in the channel for a worker")) {}
+          r.add_gauge("channel_batches_current", "Batches waiting in the channel for a worker")),
+      buffer_bytes_current(r.add_gauge(
+          "buffer_bytes_current",
+          "Bytes held by the batches taken and not yet delivered (WORKER_BUFFER_MAX_BYTES)")) {}
 
 registry& global_registry() {
     static registry instance;

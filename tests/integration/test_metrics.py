@@ -139,6 +139,8 @@ def test_rest_traffic_gives_exact_counts(raccoon, kafka):
     assert value(samples, "process_threads") >= 4
     assert value(samples, "process_open_fds") >= 5
     assert value(samples, "channel_batches_current") == 0
+    # Every batch was delivered: none holds its bytes.
+    assert value(samples, "buffer_bytes_current") == 0
 
 
 def test_librdkafka_statistics_become_kafka_gauges(raccoon, kafka):

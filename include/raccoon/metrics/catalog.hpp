@@ -38,6 +38,7 @@ struct catalog {
     gauge_family& process_open_fds;
     gauge_family& process_cpu_seconds_total;
     gauge_family& channel_batches_current;
+    gauge_family& buffer_bytes_current;
 };
 
 // The process's registry and the catalog registered in it.
