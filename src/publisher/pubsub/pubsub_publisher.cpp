@@ -11,6 +11,7 @@
 #include <mutex>
 #include <queue>
 #include <raccoon/core/error.hpp>
+#include <raccoon/grpc_runtime/callback_queue.hpp>
 #include <raccoon/publisher/pubsub/pubsub_metrics.hpp>
 #include <raccoon/publisher/pubsub/pubsub_publisher.hpp>
 #include <raccoon/publisher/pubsub/service_account.hpp>
@@ -266,6 +267,7 @@ pubsub_publisher::impl::impl(pubsub_options options)
       count_limit_(std::clamp<std::size_t>(options_.count_threshold, 1, max_request_messages)),
       byte_limit_(std::clamp<std::size_t>(options_.byte_threshold, 1, max_request_bytes)) {
     process_metrics();
+    grpc_runtime::pin_callback_queue();
     grpc::ChannelArguments arguments;
     // A restarted Pub/Sub (or emulator) is reconnected to within a second,
     // not after gRPC's default backoff of up to two minutes.
@@ -510,9 +512,10 @@ void pubsub_publisher::impl::send_delayed() {
             delay_wakeup_.wait(lock, [this] { return stop_delays_ || !delays_.empty(); });
             continue;
         }
-        if (delay_wakeup_.wait_until(lock, delays_.top().at) == std::cv_status::no_timeout) {
-            continue;
-        }
+        // A copy: a push while this waits may move the queue's storage, and
+        // wait_until reads its deadline again after waking.
+        const steady::time_point next = delays_.top().at;
+        if (delay_wakeup_.wait_until(lock, next) == std::cv_status::no_timeout) continue;
         const auto now = steady::now();
         while (!delays_.empty() && delays_.top().at <= now) {
             due.push_back(delays_.top());

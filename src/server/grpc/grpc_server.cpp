@@ -12,6 +12,7 @@
 #include <raccoon/core/batch_metrics.hpp>
 #include <raccoon/core/error.hpp>
 #include <raccoon/core/request_error_log.hpp>
+#include <raccoon/grpc_runtime/callback_queue.hpp>
 #include <raccoon/server/grpc/grpc_server.hpp>
 #include <stdexcept>
 #include <unordered_set>
@@ -257,6 +258,7 @@ grpc_server::~grpc_server() {
 void grpc_server::start() {
     const auto& settings = state_->settings;
     gpr_set_log_function(on_grpc_log);
+    grpc_runtime::pin_callback_queue();
     grpc_starting.store(true);
     ::grpc::EnableDefaultHealthCheckService(true);
     ::grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -293,6 +293,30 @@ TEST(PubsubPublisherTest, DelayThresholdSendsWhatWaitedThatLong) {
     EXPECT_EQ(server.service.requests()[0].data.size(), 2u);
 }
 
+// Each topic's delay is queued while the delay thread waits for the earliest:
+// the queue grows (and moves) under that wait, which must not read the moved
+// deadline (ASan found it so in the sanitizer suite).
+TEST(PubsubPublisherTest, DelaysQueuedWhileTheEarliestIsAwaitedAreEachSent) {
+    fake_server server;
+    constexpr int topics = 6;
+    for (int i = 0; i < topics; ++i) server.service.add_topic("delays-" + std::to_string(i));
+    auto options = emulated(server);
+    options.delay_threshold = 150ms;
+    pubsub_publisher publisher(options);
+
+    std::vector<completion_probe> probes(topics);
+    for (int i = 0; i < topics; ++i) {
+        publisher.publish(make_batch("delays-" + std::to_string(i), 1, "d", probes[i]));
+        std::this_thread::sleep_for(10ms);
+    }
+    for (auto& probe : probes) {
+        const auto result = probe.wait();
+        ASSERT_TRUE(result.has_value()) << "a delayed topic was never sent";
+        EXPECT_TRUE(result->ok()) << result->detail;
+    }
+    EXPECT_EQ(server.service.requests().size(), static_cast<std::size_t>(topics));
+}
+
 TEST(PubsubPublisherTest, ByteThresholdSendsOnceTheBytesAreReached) {
     fake_server server;
     server.service.add_topic("byte-topic");
