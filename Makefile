@@ -66,12 +66,17 @@ TSAN_UNIT_TESTS := core/core_test publisher/kafka/kafka_publisher_test \
 	publisher/pubsub/pubsub_publisher_test publisher/kinesis/kinesis_publisher_test \
 	server/server_test
 
+# What runs none of our C++ (the documents' and deployment files' checks, the
+# clients' own unit tests and linters) is left out of the sanitized suites.
+SANITIZER_SKIPS := '^(docs\.|deploy\.|clients\.[a-z]+\.(unit|lint)$$)'
+
 # The unit and integration suites under ASan+UBSan, then the concurrent parts'
 # unit tests under TSan, each in a build directory of its own
-# (docs/reliability.md).
+# (docs/reliability.md). `.ci/run` runs it after `make test`.
 test-sanitize: deps
 	@$(MAKE) --no-print-directory build SANITIZE=address,undefined BUILD_DIR=$(ASAN_BUILD_DIR)
-	@cd $(ASAN_BUILD_DIR) && $(SANITIZER_ENV) ctest --output-on-failure --timeout 900 -L 'unit|integration'
+	@cd $(ASAN_BUILD_DIR) && $(SANITIZER_ENV) ctest --output-on-failure --timeout 900 \
+		-L 'unit|integration' -E $(SANITIZER_SKIPS)
 	@$(MAKE) --no-print-directory configure SANITIZE=thread BUILD_DIR=$(TSAN_BUILD_DIR)
 	@cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target $(notdir $(TSAN_UNIT_TESTS))
 	@for test in $(TSAN_UNIT_TESTS); do \

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <raccoon/grpc_runtime/callback_queue.hpp>
 
 namespace raccoon::grpc_runtime {
@@ -37,10 +38,14 @@ struct callback_queue_pin {
 
 }  // namespace
 
+// Never destroyed: its channel's reference must outlive every other user.
+// Of external linkage, so the compiler keeps the store and a leak checker
+// finds the pin reachable at exit.
+const void* pinned_callback_queue = nullptr;
+
 void pin_callback_queue() {
-    // Never destroyed: its channel's reference must outlive every other user.
-    static const callback_queue_pin* const pin = new callback_queue_pin;
-    static_cast<void>(pin);
+    static std::once_flag pinned;
+    std::call_once(pinned, [] { pinned_callback_queue = new callback_queue_pin; });
 }
 
 }  // namespace raccoon::grpc_runtime

@@ -713,6 +713,13 @@ async def ws_expect_http_refusal(server, status, timeout=10.0, **kwargs):
     raise AssertionError(f"the upgrade was accepted, expected HTTP {status}")
 
 
+# A sanitizer's allocator holds freed memory (ASan's quarantine, 256 MiB by
+# default), pads every allocation and maps shadow memory, so under it RSS says
+# nothing about what the server keeps.
+RSS_IS_MEANINGFUL = not any(name in os.environ.get("RACCOON_SANITIZE", "")
+                            for name in ("address", "thread"))
+
+
 def rss_kib(pid, field="VmRSS"):
     """The process's resident memory now, or with field="VmHWM" its peak."""
     with open(f"/proc/{pid}/status") as f:

@@ -2,7 +2,6 @@
 server keeps serving well-behaved clients."""
 
 import concurrent.futures
-import os
 import time
 import uuid
 
@@ -25,6 +24,7 @@ from conftest import (
     post_events,
     proto_request,
     raw_exchange,
+    RSS_IS_MEANINGFUL,
     rss_kib,
     run_async,
     send_good_batch,
@@ -368,8 +368,6 @@ def test_allowed_type_pattern_is_matched_whole(module_raccoon):
 # 3. Memory a burst of big requests took goes back to the system once they
 # are delivered, though the server then idles.
 
-RSS_IS_MEANINGFUL = "address" not in os.environ.get("RACCOON_SANITIZE", "") and \
-    "thread" not in os.environ.get("RACCOON_SANITIZE", "")
 BURST_REQUESTS = 12
 BURST_EVENTS = 5000
 BURST_EVENT_BYTES = 700

@@ -8,7 +8,6 @@ The misbehaving peers are raw sockets (the upgrade by hand, masked frames of
 our own), since `websockets` always answers pings and always reads."""
 
 import asyncio
-import os
 import select
 import socket
 import threading
@@ -29,6 +28,7 @@ from conftest import (
     make_events,
     parse_ws_frames,
     proto_request,
+    RSS_IS_MEANINGFUL,
     rss_kib,
     run_async,
     ws_connect,
@@ -259,9 +259,6 @@ def test_peer_that_never_answers_the_close_is_dropped_within_the_write_wait(racc
 FLOOD_TIME_BOUND_S = 15.0
 FLOOD_FRAME_BOUND = 1_000_000
 RSS_GROWTH_BOUND_KIB = 96 * 1024
-# ASan holds freed memory in its quarantine (256 MiB by default) and pads every
-# allocation, so under it RSS says nothing about what the server keeps.
-RSS_IS_MEANINGFUL = "address" not in os.environ.get("RACCOON_SANITIZE", "")
 
 
 def flood(raw, result):

@@ -31,6 +31,7 @@ from conftest import (
     decode_ws_ack,
     free_port,
     make_events,
+    RSS_IS_MEANINGFUL,
     raccoon_bin,
     rss_kib,
     run_async,
@@ -268,7 +269,7 @@ def test_requests_waiting_for_room_hold_their_bodies_not_their_events(piped_serv
         server.start_reading_stdout()
         results = answers.result(timeout=180)
 
-    assert growth < PEAK_GROWTH_BOUND_KIB, (
+    assert not RSS_IS_MEANINGFUL or growth < PEAK_GROWTH_BOUND_KIB, (
         f"peak RSS grew {growth // 1024} MiB for {CONCURRENT_REQUESTS} requests of "
         f"{len(bodies[0]) // 1024} KiB")
     assert sorted(r.data["req_guid"] for _, r in results) == sorted(guids)
