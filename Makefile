@@ -61,10 +61,14 @@ SANITIZER_ENV := ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1 \
 ASAN_BUILD_DIR ?= build-address-undefined
 TSAN_BUILD_DIR ?= build-thread
 # The unit tests of the concurrent parts, run under TSan: core (channel,
-# workers, acks), the publishers, the server.
+# workers, acks), the Kafka and Kinesis publishers, the server. Not the Pub/Sub
+# publisher: its threads meet inside gRPC, whose synchronisation Debian's
+# uninstrumented gRPC and Abseil hide from TSan (docs/reliability.md).
 TSAN_UNIT_TESTS := core/core_test publisher/kafka/kafka_publisher_test \
-	publisher/pubsub/pubsub_publisher_test publisher/kinesis/kinesis_publisher_test \
-	server/server_test
+	publisher/kinesis/kinesis_publisher_test server/server_test
+# 1,030 topics on librdkafka's mock cluster take six minutes under TSan, and
+# their threads are those of any other Kafka test.
+TSAN_SKIPS := -kafka_publisher.topics_beyond_the_kept_handles_are_delivered_all_the_same
 
 # What runs none of our C++ (the documents' and deployment files' checks, the
 # clients' own unit tests and linters) is left out of the sanitized suites.
@@ -81,7 +85,8 @@ test-sanitize: deps
 	@cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target $(notdir $(TSAN_UNIT_TESTS))
 	@for test in $(TSAN_UNIT_TESTS); do \
 		echo "TSan: $$test"; \
-		$(SANITIZER_ENV) $(TSAN_BUILD_DIR)/tests/unit/$$test --gtest_brief=1 || exit 1; \
+		$(SANITIZER_ENV) $(TSAN_BUILD_DIR)/tests/unit/$$test --gtest_brief=1 \
+			--gtest_filter=$(TSAN_SKIPS) || exit 1; \
 	done
 
 # The fault suite (tests/faults): each broker killed and restarted or paused
