@@ -25,12 +25,14 @@ import pytest
 import websockets
 
 from conftest import (
+    Event,
     HOST,
     STARTUP_TIMEOUT_S,
     assert_ws_success,
     decode_ws_ack,
     free_port,
     make_events,
+    proto_request,
     RSS_IS_MEANINGFUL,
     raccoon_bin,
     rss_kib,
@@ -207,11 +209,8 @@ SETTLE_S = 3.0
 
 
 def tiny_events_request(guid):
-    # Built by hand: each event one byte of payload and a one-letter type.
-    event = b"\x0a\x01x\x12\x01t"
-    body = (b"\x1a" + bytes([len(event)]) + event) * TINY_EVENTS
-    guid_field = guid.encode()
-    return b"\x0a" + bytes([len(guid_field)]) + guid_field + body
+    # Each event one byte of payload and a one-letter type.
+    return proto_request([Event("t", b"x")] * TINY_EVENTS, req_guid=guid)
 
 
 def send_rest(server, body):
