@@ -46,8 +46,9 @@ class ingestor {
 
     // Takes `bytes` of WORKER_BUFFER_MAX_BYTES for a batch about to be
     // decoded (codec::decoded_memory_bound) and returns true; or returns
-    // false, the caller decodes nothing, reads nothing more, and calls
-    // reserve() again when `on_room` is called (once, from another thread).
+    // false, and the caller decodes nothing and reads nothing more until
+    // `on_room` is called (once, from another thread): the bytes are then
+    // held by the batch, or the channel is closed, which its push says.
     bool reserve(batch& b, std::size_t bytes, batch_channel::room_callback on_room) {
         return channel_.reserve_or_wait(b, bytes, on_room);
     }
